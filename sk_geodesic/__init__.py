@@ -1,0 +1,23 @@
+"""sk_geodesic: geodesic interpolation, distances and clustering in the latent spaces
+of deep generative models, with the scikit-learn API."""
+
+__version__ = "0.1.0"
+
+from . import datasets, geometry, interpolation, manifolds  # noqa: E402
+from .interpolation import Geodesic, Interpolator, Linear, Path  # noqa: E402
+from .manifolds import GAN, VAE, GenerativeManifold, PretrainedManifold  # noqa: E402
+
+__all__ = [
+    "datasets",
+    "geometry",
+    "interpolation",
+    "manifolds",
+    "GenerativeManifold",
+    "VAE",
+    "GAN",
+    "PretrainedManifold",
+    "Interpolator",
+    "Path",
+    "Linear",
+    "Geodesic",
+]

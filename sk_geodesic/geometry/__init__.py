@@ -1,0 +1,38 @@
+"""Pure-Torch Riemannian geometry of generative models (no sklearn here).
+
+Everything takes an *embedding map* φ: a Torch callable ``(N, d) -> (N, D)`` whose
+Euclidean pullback is the latent metric G(z) = J_φ(z)ᵀ J_φ(z).
+"""
+
+from .curves import (
+    curve_energy,
+    curve_length,
+    embed_curve,
+    linear_curve,
+    reparametrize_constant_speed,
+    resample,
+    segment_lengths,
+)
+from .density import GaussianMixtureLogDensity, StandardNormalLogDensity
+from .metric import condition_number, jacobian, log_det_metric, magnification_factor, metric_tensor
+from .solvers import SolverResult, block_tridiagonal_solve, solve_energy
+
+__all__ = [
+    "curve_energy",
+    "curve_length",
+    "embed_curve",
+    "linear_curve",
+    "reparametrize_constant_speed",
+    "resample",
+    "segment_lengths",
+    "GaussianMixtureLogDensity",
+    "StandardNormalLogDensity",
+    "condition_number",
+    "jacobian",
+    "log_det_metric",
+    "magnification_factor",
+    "metric_tensor",
+    "SolverResult",
+    "block_tridiagonal_solve",
+    "solve_energy",
+]

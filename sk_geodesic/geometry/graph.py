@@ -1,0 +1,153 @@
+"""Graph geodesics (Chen et al. 2019): kNN graph in latent space, φ-length edge weights,
+shortest paths with :mod:`scipy.sparse.csgraph`.
+
+Cheap approximate geodesic distances, and good initial curves for the exact solvers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from .curves import curve_length, linear_curve, resample
+
+
+class DisconnectedGraphError(ValueError):
+    """Raised when two points that must be joined lie in different graph components."""
+
+
+def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device):
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(Za), chunk_size):
+            a = torch.as_tensor(Za[i : i + chunk_size], dtype=dtype, device=device)
+            b = torch.as_tensor(Zb[i : i + chunk_size], dtype=dtype, device=device)
+            out.append(curve_length(embed, linear_curve(a, b, n_edge_points)).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def knn_edges(Z_from, Z_to, n_neighbors, exclude_self=False):
+    """Indices (i, j) of the ``n_neighbors`` Euclidean nearest ``Z_to`` rows of each ``Z_from`` row."""
+    tree = cKDTree(Z_to)
+    k = min(n_neighbors + int(exclude_self), len(Z_to))
+    _, idx = tree.query(Z_from, k=k)
+    idx = idx.reshape(len(Z_from), k)
+    rows = np.repeat(np.arange(len(Z_from)), k)
+    cols = idx.ravel()
+    if exclude_self:
+        keep = rows != cols
+        rows, cols = rows[keep], cols[keep]
+    return rows, cols
+
+
+class LatentGraph:
+    """A kNN graph over latent points with φ-length edge weights.
+
+    Parameters
+    ----------
+    embed : callable
+        φ, ``(N, d) -> (N, D)``.
+    nodes : ndarray (N, d)
+        Latent reference points (e.g. the encoded training data).
+    n_neighbors : int
+    n_edge_points : int
+        Points on each straight edge at which φ is evaluated for its length.
+    dtype, device : torch dtype and device of φ.
+    chunk_size : int
+        Edges evaluated per batch.
+    """
+
+    def __init__(self, embed, nodes, n_neighbors=10, n_edge_points=4, dtype=torch.float32, device="cpu", chunk_size=4096):
+        self.embed = embed
+        self.nodes = np.asarray(nodes, dtype=np.float64)
+        self.n_neighbors = int(n_neighbors)
+        self.n_edge_points = int(n_edge_points)
+        self.dtype, self.device, self.chunk_size = dtype, device, int(chunk_size)
+        rows, cols = knn_edges(self.nodes, self.nodes, self.n_neighbors, exclude_self=True)
+        # undirected: keep each pair once
+        pairs = np.unique(np.sort(np.stack([rows, cols], 1), axis=1), axis=0)
+        w = self._lengths(self.nodes[pairs[:, 0]], self.nodes[pairs[:, 1]])
+        self.edges, self.weights = pairs, w
+
+    def _lengths(self, Za, Zb):
+        w = _edge_lengths(self.embed, Za, Zb, self.n_edge_points, self.chunk_size, self.dtype, self.device)
+        # zero-length edges (duplicate points) would vanish from a sparse matrix
+        return np.maximum(w, 1e-12)
+
+    def with_queries(self, Q):
+        """Adjacency (csr) of the graph with query points ``Q`` appended as new nodes."""
+        Q = np.asarray(Q, dtype=np.float64)
+        N, q = len(self.nodes), len(Q)
+        rows, cols, w = [self.edges[:, 0]], [self.edges[:, 1]], [self.weights]
+        if q:
+            qr, qc = knn_edges(Q, self.nodes, self.n_neighbors)
+            rows.append(qr + N)
+            cols.append(qc)
+            w.append(self._lengths(Q[qr], self.nodes[qc]))
+        r, c, w = np.concatenate(rows), np.concatenate(cols), np.concatenate(w)
+        A = sp.coo_matrix((w, (r, c)), shape=(N + q, N + q)).tocsr()
+        return A.maximum(A.T).tocsr(), np.vstack([self.nodes, Q]) if q else self.nodes
+
+    def n_components(self):
+        A, _ = self.with_queries(np.zeros((0, self.nodes.shape[1])))
+        return connected_components(A, directed=False)[0]
+
+
+def shortest_paths(A, sources, targets=None):
+    """Graph distances from ``sources`` (and predecessors) with Dijkstra."""
+    sources = np.asarray(sources)
+    unique, inverse = np.unique(sources, return_inverse=True)
+    dist, pred = dijkstra(A, directed=False, indices=unique, return_predecessors=True)
+    return dist, pred, inverse
+
+
+def check_connected(A, pairs_i, pairs_j, what="points"):
+    """Raise :class:`DisconnectedGraphError` if any pair lies in different components."""
+    n_comp, labels = connected_components(A, directed=False)
+    bad = labels[pairs_i] != labels[pairs_j]
+    if np.any(bad):
+        raise DisconnectedGraphError(
+            f"the kNN graph has {n_comp} connected components and {int(bad.sum())} pair(s) of "
+            f"{what} lie in different ones, so no graph path joins them; increase n_neighbors "
+            "or add reference points between the clusters."
+        )
+    return labels
+
+
+def graph_curves(A, nodes, sources, targets, n_points):
+    """Latent curves along the shortest graph paths, resampled to ``n_points``.
+
+    Returns (curves (B, n_points, d) ndarray, graph lengths (B,), ok (B,) bool).
+    A pair with no connecting path gets its straight segment and ``ok=False``.
+    """
+    dist, pred, inverse = shortest_paths(A, sources)
+    B = len(sources)
+    d = nodes.shape[1]
+    curves = np.empty((B, n_points, d))
+    lengths = np.empty(B)
+    ok = np.ones(B, dtype=bool)
+    for b in range(B):
+        row = inverse[b]
+        s, t = sources[b], targets[b]
+        lengths[b] = dist[row, t]
+        if not np.isfinite(dist[row, t]):
+            ok[b] = False
+            curves[b] = np.linspace(nodes[s], nodes[t], n_points)
+            continue
+        seq = [t]
+        while seq[-1] != s:
+            seq.append(pred[row, seq[-1]])
+        poly = nodes[seq[::-1]]
+        if len(poly) == 1:
+            curves[b] = np.repeat(poly, n_points, axis=0)
+            continue
+        # resample the polyline evenly in graph (φ) arc length
+        seg = np.array([A[a, c] for a, c in zip(seq[::-1][:-1], seq[::-1][1:])], dtype=np.float64)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        cum /= max(cum[-1], 1e-300)
+        tt = np.linspace(0.0, 1.0, n_points)
+        curves[b] = np.stack([np.interp(tt, cum, poly[:, j]) for j in range(d)], axis=1)
+    return curves, lengths, ok

@@ -1,0 +1,165 @@
+"""The ``GenerativeManifold`` base: what every wrapped generative model offers.
+
+A fitted manifold exposes three Torch callables to the geometry core:
+
+* :meth:`GenerativeManifold.embedding_map` -- φ: Z → R^D whose Euclidean pullback
+  φᵀφ is the Riemannian metric of the latent space;
+* :meth:`GenerativeManifold.decoder` -- z ↦ decoded mean (data space, flattened);
+* :meth:`GenerativeManifold.latent_log_density` -- log p(z), or ``None``.
+
+Everything else (``transform``, ``inverse_transform``, ``sample``) is the sklearn face.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._utils import to_numpy, to_tensor
+
+
+def _is_torch_state(value):
+    return isinstance(value, (torch.nn.Module, torch.Tensor))
+
+
+class GenerativeManifold(TransformerMixin, BaseEstimator):
+    """Base class of the estimators that wrap a generative model.
+
+    Subclasses set, in ``fit``: ``latent_dim_``, ``n_features_in_``, ``device_``,
+    ``dtype_`` and implement ``_encode`` / ``_decode`` / ``_embed`` (Torch → Torch),
+    and optionally ``_log_density`` and ``_sample``.
+    """
+
+    # -- what the geometry core uses -------------------------------------------------
+    def embedding_map(self):
+        """The embedding map φ as a Torch callable ``(..., d) -> (..., D)``.
+
+        φ works on a batch ``(N, d)`` and on a single point ``(d,)`` (so it can be
+        vmapped); its Euclidean pullback is the metric G(z) = J_φ(z)ᵀ J_φ(z).
+        """
+        check_is_fitted(self)
+        return self._embed
+
+    def decoder(self):
+        """The decoded mean z ↦ x as a Torch callable ``(..., d) -> (..., n_features)``."""
+        check_is_fitted(self)
+        return self._decode
+
+    def latent_log_density(self):
+        """log p(z) as a Torch callable ``(N, d) -> (N,)``, or ``None`` if unknown."""
+        check_is_fitted(self)
+        return getattr(self, "_log_density", None)
+
+    def latent_reference_points(self):
+        """Latent codes of the training data (for graph geodesics), or ``None``."""
+        check_is_fitted(self)
+        return getattr(self, "latent_train_", None)
+
+    # -- sklearn face -------------------------------------------------------------------
+    def _validate_X(self, X):
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _validate_Z(self, Z):
+        from sklearn.utils import check_array
+
+        Z = check_array(Z, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self.latent_dim_:
+            raise ValueError(
+                f"Z has {Z.shape[1]} features, but {type(self).__name__} has a "
+                f"{self.latent_dim_}-dimensional latent space."
+            )
+        return Z
+
+    @torch.no_grad()
+    def _batched(self, fn, A, batch_size=4096):
+        out = []
+        for start in range(0, A.shape[0], batch_size):
+            a = to_tensor(A[start : start + batch_size], self.device_, self.dtype_)
+            out.append(to_numpy(fn(a)))
+        return np.concatenate(out, axis=0)
+
+    def transform(self, X):
+        """Encode data to latent codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X)
+        return self._batched(self._encode, X).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, Z):
+        """Decode latent codes to the decoded mean in data space.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, latent_dim)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        Z = self._validate_Z(Z)
+        return self._batched(self._decode, Z).astype(Z.dtype, copy=False)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw latent codes from the model's latent distribution and decode them.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        Z : ndarray of shape (n_samples, latent_dim)
+        """
+        check_is_fitted(self)
+        from .._utils import torch_generator
+
+        gen = torch_generator(random_state, "cpu")
+        with torch.no_grad():
+            Z = self._sample_latent(int(n_samples), gen)
+            X = self._decode(Z.to(self.device_, self.dtype_))
+        return to_numpy(X), to_numpy(Z)
+
+    def _sample_latent(self, n, generator):
+        return torch.randn(n, self.latent_dim_, generator=generator, dtype=self.dtype_)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        name = type(self).__name__.lower()
+        return np.asarray([f"{name}{i}" for i in range(self.latent_dim_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
+
+    # -- pickling: CUDA-trained models load on CPU-only machines ----------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        for key, value in list(state.items()):
+            if _is_torch_state(value):
+                moved = copy.deepcopy(value).cpu() if isinstance(value, torch.nn.Module) else value.detach().cpu()
+                state[key] = moved
+        return state
+
+    def __setstate__(self, state):
+        # A model saved on CUDA comes back on the CPU when no GPU is present.
+        device = state.get("device_")
+        if isinstance(device, torch.device) and device.type == "cuda" and not torch.cuda.is_available():
+            device = torch.device("cpu")
+            state["device_"] = device
+        if isinstance(device, torch.device):
+            for key, value in list(state.items()):
+                if _is_torch_state(value):
+                    state[key] = value.to(device)
+        super().__setstate__(state)

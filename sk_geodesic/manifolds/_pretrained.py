@@ -1,0 +1,211 @@
+"""Wrap a user's own pretrained Torch decoder as a fitted manifold (no training)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from .._utils import resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
+from ._base import GenerativeManifold
+from ._inversion import best_of_candidates, invert_decoder
+from ._networks import has_piecewise_linear_activation
+
+
+def _infer_latent_dim(module):
+    for m in module.modules() if isinstance(module, nn.Module) else []:
+        if isinstance(m, nn.Linear):
+            return m.in_features
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
+            break
+    return None
+
+
+class PretrainedManifold(GenerativeManifold):
+    """A manifold from your own pretrained Torch decoder, with optional extras.
+
+    Nothing is trained: ``fit`` only checks that the pieces fit together (the decoder's
+    output matches ``n_features``) and encodes ``X`` as reference points for graph
+    geodesics. This is the way to bring an existing VAE/GAN, or an analytic map with
+    known geometry, to the interpolators.
+
+    Parameters
+    ----------
+    decoder : callable or torch.nn.Module
+        z ↦ x, mapping ``(N, latent_dim)`` to ``(N, ...)``; outputs are flattened.
+    latent_dim : int or None, default=None
+        Inferred from the decoder's first ``nn.Linear`` when ``None``.
+    encoder : callable, torch.nn.Module or None, default=None
+        x ↦ z. Without one, ``transform`` inverts the decoder by gradient descent
+        (best of ``n_candidates`` prior samples, then Adam).
+    std_network : callable, torch.nn.Module or None, default=None
+        z ↦ σ(z) of a Gaussian decoder; when given, the embedding is
+        concat(decoder(z), σ(z)) (the expected metric).
+    log_density : callable or None, default=None
+        z ↦ log p(z), a differentiable Torch callable ``(N, d) -> (N,)``.
+    prior : {"normal", None}, default="normal"
+        Latent distribution used by ``sample`` and by inversion start points.
+    n_candidates : int, default=512
+    inversion_steps : int, default=300
+    device : str, default="auto"
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    latent_dim_ : int
+    n_features_in_ : int
+    latent_train_ : ndarray of shape (n_samples, latent_dim)
+        Codes of the data given to ``fit``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sk_geodesic.manifolds import PretrainedManifold
+    >>> def sphere(z):
+    ...     u, v = z[..., 0], z[..., 1]
+    ...     return torch.stack([u.cos() * v.cos(), u.sin() * v.cos(), v.sin()], -1)
+    >>> m = PretrainedManifold(sphere, latent_dim=2, dtype="float64").fit()
+    >>> m.inverse_transform([[0.0, 0.0]])
+    array([[1., 0., 0.]])
+    """
+
+    _parameter_constraints: dict = {
+        "decoder": [callable],
+        "latent_dim": [None, Interval(Integral, 1, None, closed="left")],
+        "encoder": [None, callable],
+        "std_network": [None, callable],
+        "log_density": [None, callable],
+        "prior": [None, StrOptions({"normal"})],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "inversion_steps": [Interval(Integral, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        decoder,
+        latent_dim=None,
+        encoder=None,
+        std_network=None,
+        log_density=None,
+        prior="normal",
+        n_candidates=512,
+        inversion_steps=300,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+    ):
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.encoder = encoder
+        self.std_network = std_network
+        self.log_density = log_density
+        self.prior = prior
+        self.n_candidates = n_candidates
+        self.inversion_steps = inversion_steps
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X=None, y=None):
+        """Check the decoder and, if ``X`` is given, encode it as reference points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or None
+        y : ignored
+
+        Returns
+        -------
+        self : PretrainedManifold
+        """
+        self._validate_params()
+        self.device_ = resolve_device(self.device)
+        self.dtype_ = resolve_dtype(self.dtype)
+        latent_dim = self.latent_dim if self.latent_dim is not None else _infer_latent_dim(self.decoder)
+        if latent_dim is None:
+            raise ValueError("could not infer latent_dim from the decoder; pass latent_dim=...")
+        self.latent_dim_ = int(latent_dim)
+        self.decoder_ = self._place(self.decoder)
+        self.encoder_ = self._place(self.encoder)
+        self.std_network_ = self._place(self.std_network)
+        self.log_density_ = self._place(self.log_density)
+        probe = torch.zeros(2, self.latent_dim_, device=self.device_, dtype=self.dtype_)
+        try:
+            with torch.no_grad():
+                out = self.decoder_(probe)
+        except Exception as exc:  # the user's module: say which piece broke
+            raise ValueError(
+                f"the decoder failed on a batch of shape (2, {self.latent_dim_}): {exc}"
+            ) from exc
+        if not isinstance(out, torch.Tensor) or out.shape[0] != 2:
+            raise ValueError(
+                "the decoder must map a batch (N, latent_dim) to a tensor with N rows; "
+                f"got {type(out).__name__} of shape {getattr(out, 'shape', None)}"
+            )
+        n_out = int(np.prod(out.shape[1:]))
+        self.output_shape_ = tuple(out.shape[1:])
+        if X is not None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32])
+            if X.shape[1] != n_out:
+                raise ValueError(
+                    f"X has {X.shape[1]} features but the decoder outputs {n_out} values per "
+                    f"latent point (shape {self.output_shape_}); they must match."
+                )
+        else:
+            self.n_features_in_ = n_out
+        if self.std_network_ is not None:
+            with torch.no_grad():
+                s = self.std_network_(probe)
+            if int(np.prod(s.shape[1:])) != n_out:
+                raise ValueError(f"std_network outputs {tuple(s.shape[1:])} per point; expected {n_out} values")
+        self.piecewise_linear_ = has_piecewise_linear_activation(self.decoder)
+        self.latent_train_ = None if X is None else self.transform(X).astype(np.float64)
+        return self
+
+    def _place(self, fn):
+        if isinstance(fn, nn.Module):
+            return fn.to(self.device_, self.dtype_).eval()
+        return fn
+
+    def _decode(self, z):
+        out = self.decoder_(z)
+        return out.reshape(*z.shape[:-1], -1)
+
+    def _embed(self, z):
+        x = self._decode(z)
+        if self.std_network_ is None:
+            return x
+        s = self.std_network_(z).reshape(*z.shape[:-1], -1)
+        return torch.cat([x, s], dim=-1)
+
+    @property
+    def _log_density(self):
+        return self.log_density_
+
+    def _encode(self, x):
+        if self.encoder_ is not None:
+            return self.encoder_(x).reshape(x.shape[0], -1)
+        gen = torch.Generator().manual_seed(seed_from(self.random_state))
+        cand = self._sample_latent(self.n_candidates, gen).to(self.device_, self.dtype_)
+        z0 = best_of_candidates(self._decode, x, cand)
+        with torch.enable_grad():
+            return invert_decoder(self._decode, x, z0, n_steps=self.inversion_steps)
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X)
+        Z = to_numpy(self._encode(to_tensor(X, self.device_, self.dtype_)))
+        return Z.astype(X.dtype, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
