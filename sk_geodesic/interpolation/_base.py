@@ -269,7 +269,7 @@ class Interpolator(BaseEstimator):
             raise ValueError(f"x0 and x1 must hold the same number of points, got {len(Z0)} and {len(Z1)}")
         Z, conv, n_iter = self._run_batches(Z0, Z1, keep_curves=True)
         embed = self._geometry.embedding_map()
-        decode = self._geometry.decoder()
+        decode = self._geometry.decoding_map()
         with torch.no_grad():
             Zt = torch.as_tensor(Z, dtype=self.dtype_, device=self.device_)
             length = to_numpy(curve_length(embed, Zt))

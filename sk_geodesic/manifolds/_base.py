@@ -4,7 +4,7 @@ A fitted manifold exposes three Torch callables to the geometry core:
 
 * :meth:`GenerativeManifold.embedding_map` -- φ: Z → R^D whose Euclidean pullback
   φᵀφ is the Riemannian metric of the latent space;
-* :meth:`GenerativeManifold.decoder` -- z ↦ decoded mean (data space, flattened);
+* :meth:`GenerativeManifold.decoding_map` -- z ↦ decoded mean (data space, flattened);
 * :meth:`GenerativeManifold.latent_log_density` -- log p(z), or ``None``.
 
 Everything else (``transform``, ``inverse_transform``, ``sample``) is the sklearn face.
@@ -44,7 +44,7 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return self._embed
 
-    def decoder(self):
+    def decoding_map(self):
         """The decoded mean z ↦ x as a Torch callable ``(..., d) -> (..., n_features)``."""
         check_is_fitted(self)
         return self._decode
