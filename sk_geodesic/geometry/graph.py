@@ -151,3 +151,68 @@ def graph_curves(A, nodes, sources, targets, n_points):
         tt = np.linspace(0.0, 1.0, n_points)
         curves[b] = np.stack([np.interp(tt, cum, poly[:, j]) for j in range(d)], axis=1)
     return curves, lengths, ok
+
+
+# -- multi-source distances (used by sk_geodesic.cluster) ----------------------------------------
+
+
+def _dijkstra_rows(A, sources):
+    return dijkstra(A, directed=False, indices=np.asarray(sources, dtype=np.intp))
+
+
+def multi_source_distances(A, sources, n_jobs=None, chunk_size=128, dtype=np.float64):
+    """Shortest-path distances from each of ``sources`` to every node of ``A``.
+
+    Sources are split into chunks of ``chunk_size``; with ``n_jobs`` other than
+    ``None``/1 the chunks run through :class:`sklearn.utils.parallel.Parallel` with no
+    fixed backend, so ``joblib.parallel_backend("dask")`` sends them to a Dask cluster.
+
+    Parameters
+    ----------
+    A : sparse matrix of shape (N, N)
+        Symmetric adjacency with positive edge weights.
+    sources : array-like of int
+        Source nodes (repeats allowed).
+    n_jobs : int or None
+    chunk_size : int
+    dtype : numpy dtype of the result (``float32`` halves the memory of large blocks).
+
+    Returns
+    -------
+    D : ndarray of shape (len(sources), N)
+        ``inf`` where a node is unreachable.
+    """
+    from sklearn.utils.parallel import Parallel, delayed
+
+    sources = np.asarray(sources, dtype=np.intp).ravel()
+    N = A.shape[0]
+    if len(sources) == 0:
+        return np.zeros((0, N), dtype=dtype)
+    chunks = [sources[i : i + chunk_size] for i in range(0, len(sources), chunk_size)]
+    if n_jobs in (None, 1) or len(chunks) == 1:
+        parts = [_dijkstra_rows(A, c) for c in chunks]
+    else:
+        parts = Parallel(n_jobs=n_jobs)(delayed(_dijkstra_rows)(A, c) for c in chunks)
+    return np.vstack([np.asarray(p, dtype=dtype).reshape(-1, N) for p in parts])
+
+
+def all_pairs_distances(A, n_jobs=None, chunk_size=128, dtype=np.float64):
+    """All-pairs shortest-path distances, ``(N, N)``; see :func:`multi_source_distances`."""
+    return multi_source_distances(A, np.arange(A.shape[0]), n_jobs=n_jobs, chunk_size=chunk_size, dtype=dtype)
+
+
+def query_distances(graph, sources, Q, n_jobs=None, chunk_size=128):
+    """Graph distances from nodes ``sources`` of ``graph`` to new latent points ``Q``.
+
+    ``Q`` is joined to its ``graph.n_neighbors`` nearest nodes (:meth:`LatentGraph.with_queries`);
+    queries never link to each other, so a query's distance to a source runs through
+    the reference nodes.
+
+    Returns
+    -------
+    D : ndarray of shape (len(sources), len(Q))
+    """
+    A, _ = graph.with_queries(Q)
+    N = len(graph.nodes)
+    D = multi_source_distances(A, sources, n_jobs=n_jobs, chunk_size=chunk_size)
+    return D[:, N:]

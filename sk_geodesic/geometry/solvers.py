@@ -159,6 +159,8 @@ def solve_energy(
         h, ``(N, d) -> (N,)``, summed over the interior points with weight
         ``penalty_weight``; enters through its gradient (the damping absorbs its
         curvature).
+    penalty_weight : float or Tensor (B,)
+        w, a scalar or one weight per curve.
     damping : float
         Initial Levenberg–Marquardt damping (relative to the diagonal blocks).
     callback : callable or None
@@ -180,7 +182,8 @@ def solve_energy(
         objective = (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2))
         return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * n)
 
-    use_penalty = point_penalty is not None and penalty_weight > 0
+    w_pen = torch.as_tensor(penalty_weight, dtype=dt, device=dev).expand(B)
+    use_penalty = point_penalty is not None and bool((w_pen > 0).any())
     value_jac = _value_and_jacobian(embed)
     lam = torch.full((B,), float(damping), dtype=dt, device=dev)
     eye = torch.eye(d, dtype=dt, device=dev)
@@ -194,7 +197,7 @@ def solve_energy(
         full = torch.cat([phi_start[idx, None], Xi, phi_end[idx, None]], dim=1)
         f = (full[:, 1:] - full[:, :-1]).pow(2).sum((-1, -2))
         if use_penalty:
-            f = f + penalty_weight * point_penalty(Zi.reshape(-1, d)).reshape(Zi.shape[:2]).sum(-1).detach()
+            f = f + w_pen[idx] * point_penalty(Zi.reshape(-1, d)).reshape(Zi.shape[:2]).sum(-1).detach()
         return f
 
     active = torch.arange(B, device=dev)
@@ -214,8 +217,8 @@ def solve_energy(
         grad = torch.einsum("bmDd,bmD->bmd", J, r[:, :-1] - r[:, 1:])
         if use_penalty:
             h, gh = _penalty_terms(point_penalty, Zi)
-            f_now = f_now + penalty_weight * h
-            grad = grad + 0.5 * penalty_weight * gh
+            f_now = f_now + w_pen[active] * h
+            grad = grad + 0.5 * w_pen[active][:, None, None] * gh
         G = J.transpose(-1, -2) @ J  # (b, m, d, d)
         A = 2.0 * G
         L = -(J[:, 1:].transpose(-1, -2) @ J[:, :-1])  # H[k+1,k] = −J_{k+1}ᵀJ_k
@@ -244,7 +247,7 @@ def solve_energy(
             if good.numel():
                 Z[active[good], 1:-1] = Zc[ok]
                 objective[active[good]] = f_new[ok]
-                rel_drop[good] = (f_now[good] - f_new[ok]) / f_now[good].clamp_min(torch.finfo(dt).tiny)
+                rel_drop[good] = (f_now[good] - f_new[ok]) / f_now[good].abs().clamp_min(torch.finfo(dt).tiny)
                 accepted[good] = True
                 lam[active[good]] = (lam[active[good]] / 3.0).clamp_min(1e-9)
             bad = p[~ok]

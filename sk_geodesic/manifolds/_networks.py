@@ -41,24 +41,28 @@ def has_piecewise_linear_activation(module):
 
 
 class RBFPrecision(nn.Module):
-    """Inverse variance β(z) = W·exp(−λ_k ‖z − c_k‖²) + ζ of Arvanitidis et al. (2018).
+    """Inverse variance β(z) = Σ_k W_k exp(−λ_k ‖z − c_k‖²) + ζ of Arvanitidis et al. (2018).
 
     Far from every centre c_k, β → ζ, so σ(z) = β(z)^{-1/2} grows to ζ^{-1/2}; the
     expected metric then becomes large off the data and geodesics stay on it.
-    ``W`` is kept positive through a softplus.
+    W = exp(log_weight) stays positive, and Adam moves it multiplicatively, which
+    matters because precisions span orders of magnitude.
     """
 
-    def __init__(self, centers, bandwidths, n_outputs, zeta=1e-2):
+    def __init__(self, centers, bandwidths, n_outputs, zeta=1e-2, init_weight=1.0):
         super().__init__()
         self.register_buffer("centers", centers.clone())
         self.register_buffer("bandwidths", bandwidths.clone())
-        self.weight_raw = nn.Parameter(torch.full((centers.shape[0], n_outputs), -2.0, dtype=centers.dtype))
+        init = torch.as_tensor(init_weight, dtype=centers.dtype).clamp_min(1e-6).log()
+        self.log_weight = nn.Parameter(init.expand(centers.shape[0], n_outputs).clone())
         self.zeta = float(zeta)
 
-    def forward(self, z):
+    def activations(self, z):
         d2 = (z.unsqueeze(-2) - self.centers).pow(2).sum(-1)  # (..., K)
-        rbf = torch.exp(-self.bandwidths * d2)
-        precision = rbf @ nn.functional.softplus(self.weight_raw) + self.zeta
+        return torch.exp(-self.bandwidths * d2)
+
+    def forward(self, z):
+        precision = self.activations(z) @ self.log_weight.exp() + self.zeta
         return precision.rsqrt()
 
 

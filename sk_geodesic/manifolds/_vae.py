@@ -212,7 +212,9 @@ class VAE(GenerativeManifold):
             Z = module.encode(data)[0]
         self.latent_train_ = to_numpy(Z).astype(np.float64)
 
-        std_module = self._build_std(module, X.shape[1], hidden, rng_seed)
+        with torch.no_grad():
+            sigma0 = module.dec_std(torch.zeros(1, self.latent_dim_, device=self.device_, dtype=self.dtype_))[0]
+        std_module = self._build_std(module, X.shape[1], hidden, rng_seed, sigma0)
         if std_module is not module.dec_std:
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -237,7 +239,7 @@ class VAE(GenerativeManifold):
         self._fit_density(rng_seed)
         return self
 
-    def _build_std(self, module, n_features, hidden, seed):
+    def _build_std(self, module, n_features, hidden, seed, sigma0):
         if self.std_network == "constant":
             return module.dec_std
         with torch.random.fork_rng(devices=[]):
@@ -245,10 +247,10 @@ class VAE(GenerativeManifold):
             if self.std_network == "mlp":
                 net = SoftplusStd([self.latent_dim_, *reversed(hidden), n_features], self.activation)
             else:
-                net = self._rbf_network(n_features, seed)
+                net = self._rbf_network(n_features, seed, sigma0)
         return net.to(self.device_, self.dtype_)
 
-    def _rbf_network(self, n_features, seed):
+    def _rbf_network(self, n_features, seed, sigma0):
         from sklearn.cluster import KMeans
 
         Z = self.latent_train_
@@ -261,7 +263,15 @@ class VAE(GenerativeManifold):
         spread = np.where(spread > 0, spread, max(float(spread.max()), 1e-3)) * self.rbf_scale
         bandwidths = 0.5 / spread**2
         t = lambda a: torch.as_tensor(a, dtype=torch.float64)
-        return RBFPrecision(t(centers), t(bandwidths), n_features, zeta=1.0 / self.max_std**2)
+        zeta = 1.0 / self.max_std**2
+        net = RBFPrecision(t(centers), t(bandwidths), n_features, zeta=zeta)
+        # Start where phase 1 ended: precision ≈ 1/σ² of the global σ on the data.
+        with torch.no_grad():
+            mass = net.activations(t(Z)).sum(-1).mean().clamp_min(1e-6)
+            sigma = sigma0.detach().cpu().double()
+            target = (sigma.pow(-2) - zeta).clamp_min(1e-3) / mass
+            net.log_weight.copy_(target.log().expand_as(net.log_weight))
+        return net
 
     def _fit_density(self, seed):
         from sklearn.mixture import GaussianMixture
@@ -291,23 +301,27 @@ class VAE(GenerativeManifold):
         Z = self._validate_Z(Z)
         return self._batched(self.module_.dec_std, Z).astype(Z.dtype, copy=False)
 
-    def score_samples(self, X):
-        """Evidence lower bound (ELBO) of each sample, one Monte-Carlo draw.
+    def score_samples(self, X, n_draws=8):
+        """Evidence lower bound (ELBO) of each sample, a Monte-Carlo estimate.
 
-        The draw uses a generator seeded from ``random_state``, so repeated calls agree.
+        Every sample uses the same ``n_draws`` standard-normal draws (from a generator
+        seeded by ``random_state``), so scores are reproducible and do not depend on
+        the order or batching of the rows.
         """
         check_is_fitted(self)
         X = self._validate_X(X)
         gen = torch.Generator().manual_seed(seed_from(self.random_state))
+        noise = torch.randn(n_draws, 1, self.latent_dim_, generator=gen, dtype=self.dtype_).to(self.device_)
         out = []
         with torch.no_grad():
-            for start in range(0, X.shape[0], 4096):
-                x = to_tensor(X[start : start + 4096], self.device_, self.dtype_)
+            for start in range(0, X.shape[0], 1024):
+                x = to_tensor(X[start : start + 1024], self.device_, self.dtype_)
                 mean, logvar = self.module_.encode(x)
-                noise = torch.randn(mean.shape, generator=gen, dtype=self.dtype_).to(self.device_)
-                z = mean + (0.5 * logvar).exp() * noise
-                nll = _gaussian_nll(x, self.module_.dec_mean(z), self.module_.dec_std(z))
-                kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+                z = mean + (0.5 * logvar).exp() * noise  # (n_draws, N, d)
+                # sums over pixels in float64: float32 sums drift with the batch layout
+                x64, mean64, logvar64 = x.double(), mean.double(), logvar.double()
+                nll = _gaussian_nll(x64, self.module_.dec_mean(z).double(), self.module_.dec_std(z).double()).mean(0)
+                kl = 0.5 * (mean64.pow(2) + logvar64.exp() - 1.0 - logvar64).sum(-1)
                 out.append(to_numpy(-(nll + kl)))
         return np.concatenate(out).astype(np.float64)
 

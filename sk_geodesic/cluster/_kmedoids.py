@@ -1,0 +1,485 @@
+"""k-medoids clustering under the path length of an interpolator."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..geometry.graph import (
+    DisconnectedGraphError,
+    LatentGraph,
+    multi_source_distances,
+    query_distances,
+)
+
+
+class _GraphDistances:
+    """Distances between training points on the kNN graph; rows cached per source."""
+
+    def __init__(self, A, n_jobs):
+        self.A, self.n_jobs = A, n_jobs
+        self.cache = {}
+
+    def rows(self, idx):
+        idx = np.asarray(idx, dtype=np.intp)
+        missing = np.array(sorted({int(i) for i in idx} - self.cache.keys()), dtype=np.intp)
+        if len(missing):
+            D = multi_source_distances(self.A, missing, n_jobs=self.n_jobs, dtype=np.float64)
+            for i, row in zip(missing, D):
+                self.cache[int(i)] = row
+        return np.vstack([self.cache[int(i)] for i in idx]) if len(idx) else np.zeros((0, self.A.shape[0]))
+
+    def between(self, a, b):
+        return self.rows(a)[:, np.asarray(b, dtype=np.intp)]
+
+
+class _PathDistances:
+    """Interpolator path lengths between training points; medoid rows cached."""
+
+    def __init__(self, interp, Z):
+        self.interp, self.Z = interp, Z
+        self.cache = {}
+
+    def rows(self, idx):
+        idx = np.asarray(idx, dtype=np.intp)
+        missing = [int(i) for i in dict.fromkeys(idx.tolist()) if int(i) not in self.cache]
+        if missing:
+            D = self.interp.pairwise_distances(self.Z[missing], self.Z, latent=True)
+            for i, row in zip(missing, D):
+                row = row.copy()
+                row[i] = 0.0
+                self.cache[i] = row
+        return np.vstack([self.cache[int(i)] for i in idx]) if len(idx) else np.zeros((0, len(self.Z)))
+
+    def between(self, a, b):
+        a, b = np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp)
+        if all(int(i) in self.cache for i in a):
+            return self.rows(a)[:, b]
+        D = self.interp.pairwise_distances(self.Z[a], self.Z[b], latent=True)
+        D[a[:, None] == b[None, :]] = 0.0
+        return D
+
+
+class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """k-medoids clustering under path length on a generative model's manifold.
+
+    A mean under a geodesic distance would need exponential and logarithmic maps,
+    so cluster centres are *medoids*: training points that minimise the summed path
+    length to the members of their cluster. The algorithm alternates (Voronoi
+    iteration) between assigning every point to its nearest medoid and moving each
+    medoid to the best candidate of its cluster.
+
+    Distances come from one of two sources:
+
+    - ``distance="geodesic"``: the length of the path the ``interpolator`` computes
+      between two points (exact but costly: one curve optimisation per pair).
+    - ``distance="graph"``: shortest paths on a kNN graph over the encoded training
+      points whose edges are weighted by their length on the manifold (Chen et al.
+      2019), the fast approximation of geodesic distances. ``refine="exact"`` then
+      re-assigns the final clustering with the interpolator's lengths to the medoids.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (medoids).
+    interpolator : Interpolator or None, default=None
+        Gives the manifold (``interpolator.manifold``) and the path lengths. It is
+        cloned and fitted on ``X``; a manifold that is already fitted, or wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`, is reused without training (note
+        that :func:`~sklearn.base.clone` of a fitted but unfrozen manifold yields an
+        unfitted one). ``None`` means :class:`~sk_geodesic.interpolation.Linear`
+        with a default VAE.
+    distance : {"geodesic", "graph"}, default="geodesic"
+        Distance used during the iterations (see above).
+    refine : {"none", "exact"}, default="none"
+        With ``"exact"``, the final assignment, ``transform``, ``predict`` and
+        ``score`` use the interpolator's path lengths to the medoids even when
+        ``distance="graph"`` chose the medoids.
+    n_neighbors : int, default=10
+        Neighbours per node of the kNN graph (``distance="graph"``). If the graph is
+        disconnected a :class:`~sk_geodesic.geometry.graph.DisconnectedGraphError`
+        (a ``ValueError``) asks for a larger value.
+    init : {"k-medoids++", "random"} or array-like of shape (n_clusters,), default="k-medoids++"
+        ``"k-medoids++"``: greedy k-means++ seeding with the chosen distance;
+        ``"random"``: distinct random training points; an array: indices of the
+        training points to start from (then ``n_init`` is 1).
+    n_init : int, default=1
+        Number of initialisations; the run with the smallest inertia is kept.
+    max_iter : int, default=50
+        Most assignment/update rounds per initialisation.
+    tol : float, default=1e-4
+        Stop when the inertia decreases by less than ``tol`` times its value.
+    n_candidates : int or None, default=None
+        The medoid update of a cluster tries the ``n_candidates`` members nearest to
+        its current medoid (under the distance in use) and keeps the one of least
+        summed distance to all members. ``None``: all members for ``"graph"``
+        (a Dijkstra run per candidate, cached across iterations), 16 for
+        ``"geodesic"`` (each candidate costs one path per cluster member).
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int or None, default=None
+        Parallel jobs for Dijkstra chunks and, when not ``None``, for the
+        interpolator's batches (overrides ``interpolator.n_jobs``). Work goes
+        through :class:`sklearn.utils.parallel.Parallel`, so
+        ``joblib.parallel_backend("dask")`` runs it on a Dask cluster.
+    verbose : int, default=0
+        Prints the inertia of every iteration.
+
+    Attributes
+    ----------
+    interpolator_ : Interpolator
+        The fitted clone of ``interpolator``.
+    medoid_indices_ : ndarray of shape (n_clusters,)
+        Indices of the medoids in the training data.
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The medoids (training rows).
+    medoid_latent_ : ndarray of shape (n_clusters, latent_dim)
+        Latent codes of the medoids.
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Sum of the distances of the training points to their medoid (lengths, not
+        squared lengths).
+    n_iter_ : int
+        Iterations of the kept run.
+    graph_ : LatentGraph or None
+        The kNN graph (``distance="graph"``).
+    n_features_in_ : int
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : Euclidean k-means.
+
+    Notes
+    -----
+    With ``distance="graph"`` and ``n_candidates=None`` the medoid update is exact
+    (every member is tried) and costs one Dijkstra run per training point over the
+    whole fit (rows are cached), i.e. about the price of all-pairs shortest paths
+    in the worst case. With ``distance="geodesic"`` the rows of the medoids are cached
+    and the candidates are limited, so one iteration costs about
+    ``n_samples * n_clusters + n_candidates * n_samples`` paths.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sk_geodesic.manifolds import PretrainedManifold
+    >>> from sk_geodesic.interpolation import Linear
+    >>> from sk_geodesic.cluster import GeodesicKMeans
+    >>> m = PretrainedManifold(torch.nn.Identity(), latent_dim=2, encoder=torch.nn.Identity(),
+    ...                        dtype="float64").fit()
+    >>> X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10.]])
+    >>> km = GeodesicKMeans(n_clusters=2, interpolator=Linear(manifold=m), random_state=0).fit(X)
+    >>> sorted(np.bincount(km.labels_))
+    [3, 3]
+    >>> km.predict([[0.5, 0.5], [9.0, 9.0]]).tolist() == km.labels_[[0, 3]].tolist()
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "interpolator": [None, HasMethods(["fit", "pairwise_distances", "length"])],
+        "distance": [StrOptions({"geodesic", "graph"})],
+        "refine": [StrOptions({"none", "exact"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-medoids++", "random"}), "array-like"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_candidates": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        interpolator=None,
+        distance="geodesic",
+        refine="none",
+        n_neighbors=10,
+        init="k-medoids++",
+        n_init=1,
+        max_iter=50,
+        tol=1e-4,
+        n_candidates=None,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.interpolator = interpolator
+        self.distance = distance
+        self.refine = refine
+        self.n_neighbors = n_neighbors
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_candidates = n_candidates
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _make_interpolator(self, X, y):
+        if self.interpolator is None:
+            from ..interpolation import Linear
+
+            interp = Linear(random_state=self.random_state)
+        else:
+            interp = clone(self.interpolator)
+        if self.n_jobs is not None and "n_jobs" in interp.get_params(deep=False):
+            interp.set_params(n_jobs=self.n_jobs)
+        return interp.fit(X, y)
+
+    def fit(self, X, y=None):
+        """Cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+            Passed on to the interpolator's (and manifold's) ``fit``.
+
+        Returns
+        -------
+        self : GeodesicKMeans
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        n = X.shape[0]
+        if self.n_clusters > n:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+        rng = check_random_state(self.random_state)
+        init_idx = None
+        if not isinstance(self.init, str):
+            init_idx = np.asarray(self.init)
+            if init_idx.dtype.kind not in "iu" or init_idx.shape != (self.n_clusters,):
+                raise ValueError(
+                    f"init given as an array must hold n_clusters={self.n_clusters} integer indices of "
+                    f"training points, got shape {init_idx.shape} and dtype {init_idx.dtype}."
+                )
+            if init_idx.min() < 0 or init_idx.max() >= n or len(np.unique(init_idx)) != len(init_idx):
+                raise ValueError("init indices must be distinct and lie in [0, n_samples).")
+
+        self.interpolator_ = self._make_interpolator(X, y)
+        Z = np.asarray(self.interpolator_._as_latent(X, latent=False), dtype=np.float64)
+        self._Z_train = Z
+        self.graph_ = None
+        if self.distance == "graph":
+            geom = self.interpolator_._geometry
+            self.graph_ = LatentGraph(
+                geom.embedding_map(), Z, n_neighbors=self.n_neighbors, dtype=self.interpolator_.dtype_,
+                device=self.interpolator_.device_,
+            )
+            A, _ = self.graph_.with_queries(np.zeros((0, Z.shape[1])))
+            self._check_graph(A)
+            dist = _GraphDistances(A, self.n_jobs)
+            n_cand = self.n_candidates
+        else:
+            dist = _PathDistances(self.interpolator_, Z)
+            n_cand = 16 if self.n_candidates is None else self.n_candidates
+
+        n_init = 1 if init_idx is not None else self.n_init
+        best = None
+        for run in range(n_init):
+            if init_idx is not None:
+                medoids = init_idx.astype(np.intp)
+            elif self.init == "random":
+                medoids = rng.choice(n, self.n_clusters, replace=False).astype(np.intp)
+            else:
+                medoids = self._kmedoids_pp(dist, n, rng)
+            result = self._alternate(dist, medoids, n_cand)
+            if self.verbose:
+                print(f"GeodesicKMeans: init {run + 1}/{n_init}: inertia {result[2]:.6g} after {result[3]} iterations")
+            if best is None or result[2] < best[2]:
+                best = result
+        medoids, labels, inertia, n_iter = best
+        self.medoid_indices_ = medoids
+        self.cluster_centers_ = X[medoids]
+        self.medoid_latent_ = Z[medoids]
+        self.n_iter_ = int(n_iter)
+        if self.refine == "exact" and self.distance == "graph":
+            D = self._exact_distances(Z)
+            labels = np.argmin(D, axis=1)
+            inertia = float(D[np.arange(n), labels].sum())
+        self.labels_ = labels.astype(np.intp)
+        self.inertia_ = float(inertia)
+        del self._Z_train
+        return self
+
+    def _check_graph(self, A):
+        from scipy.sparse.csgraph import connected_components
+
+        n_comp, comp = connected_components(A, directed=False)
+        if n_comp > 1:
+            sizes = np.bincount(comp)
+            raise DisconnectedGraphError(
+                f"the kNN graph over the {A.shape[0]} encoded training points has {n_comp} connected "
+                f"components (sizes {sorted(sizes.tolist(), reverse=True)[:10]}), so some graph distances are "
+                f"infinite; increase n_neighbors (now {self.n_neighbors}) or use distance='geodesic'."
+            )
+
+    def _kmedoids_pp(self, dist, n, rng):
+        """Greedy k-means++ seeding (sampling ∝ D², best of 2 + log k trials)."""
+        k = self.n_clusters
+        n_trials = 2 + int(math.log(k))
+        medoids = [int(rng.randint(n))]
+        closest = dist.rows(medoids)[0].copy()
+        for _ in range(1, k):
+            w = closest**2
+            total = w.sum()
+            if not np.isfinite(total) or total <= 0:
+                free = np.setdiff1d(np.arange(n), medoids)
+                cand = rng.choice(free, min(n_trials, len(free)), replace=False)
+            else:
+                cand = np.searchsorted(np.cumsum(w), rng.uniform(size=n_trials) * total)
+                cand = np.unique(np.clip(cand, 0, n - 1))
+            D = dist.rows(cand)
+            pot = np.minimum(closest[None, :], D).sum(axis=1)
+            j = int(np.argmin(pot))
+            medoids.append(int(cand[j]))
+            closest = np.minimum(closest, D[j])
+        return np.asarray(medoids, dtype=np.intp)
+
+    def _assign(self, dist, medoids):
+        D = dist.rows(medoids)  # (k, n)
+        labels = np.argmin(D, axis=0)
+        d = D[labels, np.arange(D.shape[1])]
+        return labels, d
+
+    def _alternate(self, dist, medoids, n_cand):
+        medoids = medoids.copy()
+        n = len(self._Z_train)
+        labels, d = self._assign(dist, medoids)
+        inertia = float(d.sum())
+        n_iter = 0
+        for it in range(self.max_iter):
+            n_iter = it + 1
+            labels, d = self._fix_empty(dist, medoids, labels, d)
+            new = medoids.copy()
+            for c in range(self.n_clusters):
+                members = np.flatnonzero(labels == c)
+                if len(members) <= 1:
+                    continue
+                order = np.argsort(d[members], kind="stable")
+                cand = members[order] if n_cand is None else members[order[:n_cand]]
+                if medoids[c] not in cand:
+                    cand = np.concatenate([[medoids[c]], cand])
+                cost = dist.between(cand, members).sum(axis=1)
+                cur = cost[np.flatnonzero(cand == medoids[c])[0]]
+                j = int(np.argmin(cost))
+                if cost[j] < cur - 1e-12 * max(abs(cur), 1.0):
+                    new[c] = cand[j]
+            changed = not np.array_equal(new, medoids)
+            medoids = new
+            labels, d = self._assign(dist, medoids)
+            new_inertia = float(d.sum())
+            if self.verbose:
+                print(f"GeodesicKMeans: iteration {n_iter}, inertia {new_inertia:.6g}")
+            done = not changed or inertia - new_inertia <= self.tol * abs(inertia)
+            inertia = new_inertia
+            if done:
+                break
+        labels, d = self._fix_empty(dist, medoids, labels, d)
+        return medoids, labels, float(d.sum()), n_iter
+
+    def _fix_empty(self, dist, medoids, labels, d):
+        """Reseed empty clusters with the point farthest from its medoid."""
+        for _ in range(self.n_clusters):
+            counts = np.bincount(labels, minlength=self.n_clusters)
+            empty = np.flatnonzero(counts == 0)
+            if not len(empty):
+                break
+            c = int(empty[0])
+            order = np.argsort(-d, kind="stable")
+            far = next((int(i) for i in order if int(i) not in set(medoids.tolist())), None)
+            if far is None or d[far] <= 0:
+                break  # only duplicates left: nothing can move
+            medoids[c] = far
+            labels, d = self._assign(dist, medoids)
+        return labels, d
+
+    # -- distances for new data -------------------------------------------------------------
+    def _exact_distances(self, Z):
+        interp = self.interpolator_
+        return interp.pairwise_distances(Z, self.medoid_latent_, latent=True)
+
+    def _distances(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        Z = np.asarray(self.interpolator_._as_latent(X, latent=False), dtype=np.float64)
+        if self.distance == "graph" and self.refine == "none":
+            D = query_distances(self.graph_, self.medoid_indices_, Z, n_jobs=self.n_jobs).T
+            if not np.all(np.isfinite(D)):
+                raise DisconnectedGraphError(
+                    "some points are not connected to any medoid in the kNN graph; increase n_neighbors "
+                    "or use refine='exact'."
+                )
+            return D
+        return self._exact_distances(Z)
+
+    def transform(self, X):
+        """Path lengths from ``X`` to the medoids.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        D : ndarray of shape (n_samples, n_clusters)
+        """
+        return self._distances(X)
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return :meth:`transform` of ``X``."""
+        return self.fit(X, y).transform(X)
+
+    def predict(self, X):
+        """Index of the nearest medoid (by path length) of each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return np.argmin(self._distances(X), axis=1).astype(np.intp)
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_``."""
+        return self.fit(X, y).labels_
+
+    def score(self, X, y=None):
+        """Opposite of the inertia of ``X``: −Σ (path length to the nearest medoid).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        score : float
+        """
+        return -float(self._distances(X).min(axis=1).sum())
+
+    def get_feature_names_out(self, input_features=None):
+        """``geodesickmeans0`` … one name per cluster (the columns of :meth:`transform`)."""
+        check_is_fitted(self)
+        return np.asarray([f"geodesickmeans{i}" for i in range(self.n_clusters)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
