@@ -243,10 +243,11 @@ def test_dask_backend_matches_local(rng):
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None,
         host="127.0.0.1",
-    ) as cluster, distributed.Client(cluster):
-        with joblib.parallel_backend("dask"):
+    ) as cluster, distributed.Client(cluster) as client:
+        with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as stream:
             dask_g = GeodesicKMeans(2, distance="graph", n_jobs=2, **kw).fit(X)
             dask_e = GeodesicKMeans(2, distance="geodesic", n_jobs=2, **kw).fit(X)
+    assert len(stream.data) > 0  # the chunks really ran on the Dask workers
     assert np.array_equal(local_g.labels_, dask_g.labels_)
     assert np.array_equal(local_e.labels_, dask_e.labels_)
     assert np.allclose(local_e.inertia_, dask_e.inertia_)

@@ -364,6 +364,12 @@ class Interpolator(BaseEstimator):
 def _solve_batch(interp, Z0, Z1, keep_curves):
     Zinit = interp._initial_curves(Z0, Z1)
     Z, conv, n_iter = interp._solve(Zinit)
+    same = torch.as_tensor(np.all(Z0 == Z1, axis=1), device=Z.device)
+    if bool(same.any()):
+        # identical endpoints: the constant curve, exactly (zero length by definition)
+        Z = torch.where(same[:, None, None], Z[:, :1].expand_as(Z), Z)
+        conv = torch.as_tensor(conv).clone()
+        conv[same.to(conv.device)] = True
     if keep_curves:
         return to_numpy(Z), to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int)
     with torch.no_grad():
