@@ -79,6 +79,24 @@ html_show_sourcelink = False
 
 
 # -- Examples listing (generated, no execution) ------------------------------
+def _safe_rst(text):
+    """Return ``text`` unchanged if it is clean reStructuredText, else escaped.
+
+    A script docstring with, say, an unbalanced ``*`` must not fail the ``-W`` build.
+    """
+    import re
+
+    from docutils import nodes
+    from docutils.core import publish_doctree
+
+    doctree = publish_doctree(
+        text, settings_overrides={"report_level": 5, "halt_level": 5, "warning_stream": False}
+    )
+    if not any(m["level"] >= 2 for m in doctree.findall(nodes.system_message)):
+        return text
+    return re.sub(r"([\\`*_|])", r"\\\1", text)
+
+
 def _write_examples_listing(app):
     """Write ``generated/examples.inc``: one section per script in ``examples/``.
 
@@ -102,7 +120,7 @@ def _write_examples_listing(app):
         title = f"``{script.name}``"
         lines += [title, "-" * len(title), ""]
         if paras:
-            lines += [" ".join(paras[0].split()), ""]
+            lines += [_safe_rst(" ".join(paras[0].split())), ""]
         lines += [
             f"Run with ``python examples/{script.name}``.",
             "",
@@ -116,5 +134,31 @@ def _write_examples_listing(app):
         target.write_text(text, encoding="utf-8")
 
 
+# -- Inherited members: document only those defined in sk_geodesic ------------
+def _defining_module(obj):
+    for cand in (obj, getattr(obj, "fget", None), getattr(obj, "__func__", None)):
+        mod = getattr(cand, "__module__", None)
+        if isinstance(mod, str):
+            return mod
+    return None
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Skip class members inherited from scikit-learn, Torch, etc.
+
+    Their docstrings cross-reference labels of *their* documentation (e.g.
+    ``:ref:`metadata_routing```), which cannot resolve offline without
+    intersphinx; they are documented upstream. Members defined in sk_geodesic,
+    including ones a class inherits from a package base class, are kept.
+    """
+    if what != "class" or skip:
+        return None
+    mod = _defining_module(obj)
+    if mod is not None and not mod.startswith("sk_geodesic"):
+        return True
+    return None
+
+
 def setup(app):
     app.connect("builder-inited", _write_examples_listing)
+    app.connect("autodoc-skip-member", _skip_foreign_members)

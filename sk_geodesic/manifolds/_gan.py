@@ -111,8 +111,8 @@ class GAN(GenerativeManifold):
         Widths of the discriminator's hidden layers (``None``: ``hidden_sizes``).
     activation : {"tanh", "softplus", "elu", "sigmoid", "relu", "leaky_relu"}, default="tanh"
         Activation of the generator and the encoder. Smooth activations are
-        recommended: geodesics need second derivatives. The discriminator always
-        uses leaky ReLU.
+        recommended: geodesics need second derivatives. The discriminator (and, with
+        ``architecture="conv"``, the encoder) always uses leaky ReLU.
     output_activation : {None, "sigmoid", "tanh"}, default=None
         Activation of the generator's output (``"sigmoid"`` for data in [0, 1]).
     architecture : {"mlp", "conv"}, default="mlp"
