@@ -31,10 +31,13 @@ class _GraphDistances:
         idx = np.asarray(idx, dtype=np.intp)
         missing = np.array(sorted({int(i) for i in idx} - self.cache.keys()), dtype=np.intp)
         if len(missing):
-            D = multi_source_distances(self.A, missing, n_jobs=self.n_jobs, dtype=np.float64)
+            # float32 rows: the cache can grow to all pairs (N x N) on large data
+            D = multi_source_distances(self.A, missing, n_jobs=self.n_jobs, dtype=np.float32)
             for i, row in zip(missing, D):
                 self.cache[int(i)] = row
-        return np.vstack([self.cache[int(i)] for i in idx]) if len(idx) else np.zeros((0, self.A.shape[0]))
+        if not len(idx):
+            return np.zeros((0, self.A.shape[0]))
+        return np.vstack([self.cache[int(i)] for i in idx]).astype(np.float64)
 
     def between(self, a, b):
         return self.rows(a)[:, np.asarray(b, dtype=np.intp)]
@@ -352,7 +355,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _assign(self, dist, medoids):
         D = dist.rows(medoids)  # (k, n)
         labels = np.argmin(D, axis=0)
-        d = D[labels, np.arange(D.shape[1])]
+        d = D[labels, np.arange(D.shape[1])].astype(np.float64)
         return labels, d
 
     def _alternate(self, dist, medoids, n_cand):
