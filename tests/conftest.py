@@ -48,3 +48,13 @@ def mnist_vae(mnist_small):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+# Mutation check (scripts/mutation_check.py): apply one deliberate break to the
+# package for the whole session, in every xdist worker.
+_MUTATION = os.environ.get("SK_GEODESIC_MUTATION")
+if _MUTATION:
+    from tests.mutations import apply_from_env
+
+    _mutation_patch = pytest.MonkeyPatch()
+    apply_from_env(_mutation_patch, _MUTATION)
