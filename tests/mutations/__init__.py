@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +26,32 @@ class Break:
     description: str
     apply: Callable
     tests: list = field(default_factory=list)
+
+
+def import_package(name="sk_geodesic"):
+    """Import every submodule of ``name`` (so :func:`patch_everywhere` sees them all)."""
+    pkg = importlib.import_module(name)
+    for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{name}."):
+        if info.name.rsplit(".", 1)[-1] != "__main__":
+            importlib.import_module(info.name)
+    return pkg
+
+
+def patch_everywhere(mp, module, name, new):
+    """Replace ``module.name`` and every ``sk_geodesic`` module attribute bound to the same
+    object (names imported with ``from ... import name``), so a break reaches every caller
+    wherever the code imports it from. Returns the original object."""
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    import_package()
+    original = getattr(module, name)  # AttributeError when the name is gone: the break is stale
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or not (modname == "sk_geodesic" or modname.startswith("sk_geodesic.")):
+            continue
+        for attr, value in list(vars(mod).items()):
+            if value is original:
+                mp.setattr(mod, attr, new)
+    return original
 
 
 def all_breaks():
