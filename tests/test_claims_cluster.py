@@ -59,6 +59,7 @@ def test_geodesic_kmeans_beats_kmeans_where_geometry_decides(wall_data, distance
                         n_init=2, random_state=0).fit(X)
     assert adjusted_rand_score(y, km.labels_) > 0.95
     assert f_measure(y, km.labels_) > max(f_z, f_x) + 0.3
+    assert np.array_equal(km.predict(X), km.labels_)
     # medoids sit one on each side, and new points are assigned across the wall correctly
     assert set(np.sign(km.medoid_latent_[:, 0])) == {-1.0, 1.0}
     probe = m.inverse_transform(np.array([[-0.7, 2.8], [0.7, 2.8], [-0.7, -2.8], [0.7, -2.8]]))

@@ -119,8 +119,16 @@ def _pickle_as_if_on_cuda(obj, ptrs, monkeypatch):
         return pickle.dumps(obj)
 
 
-def test_cuda_trained_vae_unpickles_on_cpu(mnist_vae, mnist_small, monkeypatch):
+@pytest.fixture(scope="module")
+def small_mnist_vae(mnist_small):
     X, _ = mnist_small
+    return VAE(latent_dim=2, hidden_sizes=(32,), epochs=3, n_centers=8, output_activation="sigmoid",
+               random_state=0).fit(X[::4])
+
+
+def test_cuda_trained_vae_unpickles_on_cpu(small_mnist_vae, mnist_small, monkeypatch):
+    X, _ = mnist_small
+    mnist_vae = small_mnist_vae
     on_gpu = copy.deepcopy(mnist_vae)
     on_gpu.device_ = torch.device("cuda", 0)
     ptrs = _storage_ptrs(on_gpu)
