@@ -82,6 +82,12 @@ BREAKS = [
         tests=[T_INDEX, T_PATHS],
     ),
     Break(
+        name="features_index_inverted",
+        description="the score-based realism index returns 1 − CDF, seen through index='features'",
+        apply=_index_inverted,
+        tests=[f"{T}::test_feature_index_on_mnist_vae"],
+    ),
+    Break(
         name="index_flat",
         description="the score-based realism index is the constant 1/2 (the CDF estimate lost)",
         apply=_index_flat,
