@@ -9,7 +9,6 @@
 - length ratios of geodesics on the sphere against great circles.
 """
 
-import math
 import warnings
 
 import numpy as np

@@ -8,7 +8,7 @@ import torch
 from sk_geodesic.datasets import SemicircleMixture
 from sk_geodesic.interpolation import DensityRegularizedGeodesic, Geodesic, Linear, NeuralCurve, RealismIndex
 from sk_geodesic.manifolds import PretrainedManifold
-from sk_geodesic.metrics import path_log_density, path_realism_index
+from sk_geodesic.metrics import path_log_density
 
 from .conftest import great_circle
 

@@ -177,7 +177,7 @@ BREAKS = [
     ),
     Break(
         name="gmm_density_no_normaliser",
-        description="GaussianMixtureLogDensity drops the components' −½ log|Σ|",
+        description="GaussianMixtureLogDensity drops the components' −½ log det Σ",
         apply=_gmm_no_normaliser,
         tests=[f"{T_CLAIMS}::test_gaussian_mixture_log_density_matches_sklearn"],
     ),
