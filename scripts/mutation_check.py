@@ -97,9 +97,10 @@ def stale_breaks(breaks):
     return out
 
 
-def run_forked(jobs, parallel):
+def run_forked(jobs, parallel, timeout=600):
     """Yield :func:`_forked_pytest` results of ``jobs`` in order, ``parallel`` at a time,
-    each in a fresh process forked from this one."""
+    each in a fresh process forked from this one. A job that gives no result within
+    ``timeout`` seconds (a hang, or a worker that died) yields rc 124."""
     import multiprocessing
 
     import sklearn.utils.estimator_checks  # noqa: F401 - imported once, inherited by every fork
@@ -110,7 +111,12 @@ def run_forked(jobs, parallel):
     torch.set_num_threads(1)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(processes=max(1, parallel), maxtasksperchild=1) as pool:
-        yield from pool.imap(_forked_pytest, jobs)
+        results = pool.imap(_forked_pytest, jobs)
+        for _ in jobs:
+            try:
+                yield results.next(timeout=timeout)
+            except multiprocessing.TimeoutError:
+                yield 124, float(timeout), f"no result within {timeout} s (hang or crash)"
 
 
 def report(key, br, result, survived):
@@ -118,6 +124,8 @@ def report(key, br, result, survived):
     # rc 1: tests failed; 2/3/4: the break made collection or the session error out.
     killed = rc != 0 and rc != 5
     by = first_failure(out) if killed else None
+    if rc == 124:
+        by = out  # timed out: a hang is red in CI too, but say so
     print(f"{'killed  ' if killed else 'SURVIVED'} {key} ({secs:.0f} s): {br.description}"
           + (f"\n    by {by}" if by else ""), flush=True)
     if not killed:
