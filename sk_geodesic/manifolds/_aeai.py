@@ -168,10 +168,12 @@ class AEAI(GenerativeManifold):
         Encoder widths (``architecture="mlp"``); the decoder uses them reversed.
     discriminator_sizes : tuple of int or None, default=None
         Widths of the discriminator (``None``: ``hidden_sizes``).
-    activation : {"tanh", "softplus", "elu", "sigmoid", "relu", "leaky_relu"}, default="tanh"
-        Activation of encoder and decoder. Smooth ones are recommended: the smoothness
-        loss and geodesics differentiate the decoder. The discriminator always uses
-        leaky ReLU.
+    activation : {"tanh", "softplus", "elu", "sigmoid", "relu", "leaky_relu"}, default="elu"
+        Activation of encoder and decoder. Avoid ReLU-like ones: the smoothness loss and
+        geodesics differentiate the decoder. ELU is the default because a tanh MLP
+        autoencoder stalls at the mean image on the pole data set (measured: 60 epochs,
+        reconstruction MSE 0.0099 with tanh vs 0.0014 with ELU and a sigmoid output).
+        The discriminator always uses leaky ReLU.
     output_activation : {None, "sigmoid", "tanh"}, default=None
         Activation of the decoded output (``"sigmoid"`` for images in [0, 1]).
     architecture : {"mlp", "conv"}, default="mlp"
@@ -260,7 +262,7 @@ class AEAI(GenerativeManifold):
         latent_dim=8,
         hidden_sizes=(256, 64),
         discriminator_sizes=None,
-        activation="tanh",
+        activation="elu",
         output_activation=None,
         architecture="mlp",
         lambda_adversarial=1e-2,

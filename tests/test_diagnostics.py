@@ -1,0 +1,55 @@
+"""Jacobian diagnostics: log det(JᵀJ), magnification, κ(J) and their grid maps."""
+
+import numpy as np
+import pytest
+import torch
+
+from sk_geodesic.geometry import grid_variation, jacobian_diagnostics, latent_plane, plane_through
+
+from .conftest import sphere_map
+
+torch.set_num_threads(1)
+
+
+def test_sphere_chart_diagnostics_match_closed_form():
+    # f(u, v) = (cos u cos v, sin u cos v, sin v): J has singular values |cos v| and 1,
+    # so det JᵀJ = cos² v, magnification |cos v| and κ(J) = 1/|cos v|.
+    rng = np.random.RandomState(0)
+    Z = torch.as_tensor(np.c_[rng.uniform(-3, 3, 200), rng.uniform(-1.4, 1.4, 200)])
+    out = jacobian_diagnostics(sphere_map, Z, chunk_size=64)
+    cos_v = Z[:, 1].cos().abs()
+    torch.testing.assert_close(out["log_det"], torch.log(cos_v**2), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out["magnification"], cos_v, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out["condition_number"], 1 / cos_v, atol=1e-6, rtol=1e-6)
+
+
+def test_linear_map_diagnostics_match_svd():
+    torch.manual_seed(0)
+    A = torch.randn(7, 3, dtype=torch.float64)
+    Z = torch.randn(10, 3, dtype=torch.float64)
+    out = jacobian_diagnostics(lambda z: z @ A.T, Z)
+    s = torch.linalg.svdvals(A)
+    torch.testing.assert_close(out["log_det"], torch.logdet(A.T @ A).expand(10))
+    torch.testing.assert_close(out["condition_number"], (s[0] / s[-1]).expand(10))
+
+
+def test_latent_plane_layout_and_plane_through():
+    P = latent_plane(torch.zeros(3, dtype=torch.float64), (-1, 1, 0, 2), resolution=5)
+    assert P.shape == (5, 5, 3)
+    assert P[0, 0].tolist() == [-1.0, 0.0, 0.0] and P[-1, -1].tolist() == [1.0, 2.0, 0.0]
+    codes = torch.tensor([[0.0, 0, 0, 1], [2.0, 0, 0, 1], [0.0, 3, 0, 1]], dtype=torch.float64)
+    c, D, coords = plane_through(codes)
+    torch.testing.assert_close(D @ D.T, torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(coords, torch.tensor([[0.0, 0], [2, 0], [0, 3]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="collinear"):
+        plane_through(torch.tensor([[0.0, 0], [1, 1], [2, 2]]))
+
+
+def test_grid_variation_of_a_ramp():
+    a = np.linspace(0, 1, 11)
+    V = 3.0 * a[None, :] + 0 * a[:, None]  # slope 3 along columns only
+    tv, grad = grid_variation(V, spacing=0.1)
+    # horizontal diffs 0.3 (110 of them), vertical 0 (110): mean 0.15
+    assert tv == pytest.approx(0.15)
+    assert grad == pytest.approx(3.0)
+    assert grid_variation(np.ones((4, 4)))[0] == 0.0
