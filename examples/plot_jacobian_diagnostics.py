@@ -69,9 +69,9 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     quick = args.quick
-    X, y = load_mnist(return_X_y=True, n_per_digit=30 if quick else 200)
-    epochs = 3 if quick else 40
-    res = args.resolution or (25 if quick else 80)
+    X, y = load_mnist(return_X_y=True, n_per_digit=30 if quick else 100)
+    epochs = 3 if quick else 30
+    res = args.resolution or (25 if quick else 60)
     label = "QUICK run (few images and epochs: not the measured table)" if quick else "full run"
     print(f"Jacobian diagnostics -- {label}: {len(X)} MNIST images, {epochs} epochs, grid {res}x{res}")
     rows, files = [], []

@@ -33,6 +33,9 @@ def test_monotonicity_counts_complying_steps():
     # overshoot past x_j: the distance to x_j grows again in the last step
     over = np.array([[0.0, 0.5, 1.2, 1.0]])[..., None]
     assert monotonicity(over) == pytest.approx([2 / 3])
+    # moving away from both ends first: departs from x_i but does not approach x_j
+    detour = np.array([[[0.0, 0.0], [-0.5, 0.0], [0.5, 0.0], [1.0, 0.0]]])
+    assert monotonicity(detour) == pytest.approx([2 / 3])
     # a slack lets small reversals through
     assert monotonicity(P, tol=0.35) == pytest.approx([1.0])
 

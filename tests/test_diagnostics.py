@@ -53,3 +53,51 @@ def test_grid_variation_of_a_ramp():
     assert tv == pytest.approx(0.15)
     assert grad == pytest.approx(3.0)
     assert grid_variation(np.ones((4, 4)))[0] == 0.0
+
+
+def test_jacobian_maps_on_the_sphere_chart(sphere_manifold):
+    from sk_geodesic.plotting import jacobian_maps
+
+    maps = jacobian_maps(sphere_manifold, extent=(-1.0, 1.0, -1.2, 1.2), resolution=7)
+    v = np.linspace(-1.2, 1.2, 7)[:, None] * np.ones((1, 7))  # rows follow b = v
+    np.testing.assert_allclose(maps["log_det"], np.log(np.cos(v) ** 2), atol=1e-6)
+    np.testing.assert_allclose(maps["condition_number"], 1 / np.abs(np.cos(v)), atol=1e-6)
+    assert maps["codes"] is None
+
+
+class _Lift(torch.nn.Module):
+    """R^3 -> R^4, (a, b, c) -> (a, b, c, a² + b²)."""
+
+    def forward(self, z):
+        return torch.cat([z, (z[..., :2] ** 2).sum(-1, keepdim=True)], -1)
+
+
+def test_slice_through_three_codes_and_summary():
+    from sk_geodesic.manifolds import PretrainedManifold
+    from sk_geodesic.plotting import jacobian_maps, jacobian_summary, plot_jacobian_diagnostics
+
+    m = PretrainedManifold(_Lift(), latent_dim=3, dtype="float64").fit()
+    through = np.array([[0.0, 0, 0], [1.0, 0, 0], [0.0, 1, 0]])
+    maps = jacobian_maps(m, extent=(-1, 1, -1, 1), resolution=5, through=through)
+    # on the plane c = 0 the metric is I + 4 (a, b, 0)(a, b, 0)ᵀ: det = 1 + 4(a² + b²)
+    a = np.linspace(-1, 1, 5)
+    A, B = np.meshgrid(a, a)
+    np.testing.assert_allclose(maps["log_det"], np.log(1 + 4 * (A**2 + B**2)), atol=1e-9)
+    np.testing.assert_allclose(maps["condition_number"], np.sqrt(1 + 4 * (A**2 + B**2)), atol=1e-9)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes, _ = plot_jacobian_diagnostics(m, extent=(-1, 1, -1, 1), resolution=5, through=through)
+    assert len(axes) == 2 and len(axes[0].images) == 1
+    plt.close("all")
+
+    # summary on codes: a model whose training codes are a cloud at the origin
+    rng = np.random.RandomState(0)
+    m.latent_train_ = rng.normal(scale=0.1, size=(50, 3))
+    s = jacobian_summary(m, resolution=15)
+    k_on = np.sqrt(1 + 4 * (m.latent_train_[:, :2] ** 2).sum(1))
+    assert s["kappa_on_median"] == pytest.approx(np.median(k_on))
+    assert s["kappa_off_median"] > s["kappa_on_median"]

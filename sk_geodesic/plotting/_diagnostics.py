@@ -117,7 +117,7 @@ def plot_jacobian_diagnostics(manifold, extent=None, resolution=60, axes=None, l
     return axes, maps
 
 
-def jacobian_summary(manifold, resolution=60, away_factor=3.0, padding=0.25):
+def jacobian_summary(manifold, resolution=60, away=0.05, padding=0.25):
     """The measured counterpart of the poster's Table 1 for one manifold.
 
     On the grid of :func:`jacobian_maps` (default slice, padded box of the codes):
@@ -129,8 +129,7 @@ def jacobian_summary(manifold, resolution=60, away_factor=3.0, padding=0.25):
     * conditioning on the data: median and 95th percentile of κ(J) at the training
       codes themselves;
     * conditioning away from the data: the same over grid points whose distance to the
-      nearest training code exceeds ``away_factor`` times the median nearest-neighbour
-      distance among the codes.
+      nearest training code exceeds ``away`` times the diagonal of the (padded) box.
 
     Returns
     -------
@@ -150,14 +149,14 @@ def jacobian_summary(manifold, resolution=60, away_factor=3.0, padding=0.25):
         on = jacobian_diagnostics(manifold.embedding_map(), torch.as_tensor(train, dtype=manifold.dtype_, device=manifold.device_))
     k_on = on["condition_number"].double().cpu().numpy()
     codes = maps["codes"]
-    nn = NearestNeighbors(n_neighbors=2).fit(codes)
-    spacing = np.median(nn.kneighbors(codes)[0][:, 1])
+    nn = NearestNeighbors(n_neighbors=1).fit(codes)
+    diagonal = float(np.hypot(ext[1] - ext[0], ext[3] - ext[2]))
     a = np.linspace(ext[0], ext[1], resolution)
     b = np.linspace(ext[2], ext[3], resolution)
     A, B = np.meshgrid(a, b)
     dist = nn.kneighbors(np.c_[A.ravel(), B.ravel()], n_neighbors=1)[0][:, 0].reshape(resolution, resolution)
-    away = dist > away_factor * spacing
-    k_off = maps["condition_number"][away]
+    far = dist > away * diagonal
+    k_off = maps["condition_number"][far]
     q = lambda v, p: float(np.quantile(v[np.isfinite(v)], p)) if np.isfinite(v).any() else float("nan")
     return {
         "logdet_tv": tv,
@@ -166,5 +165,5 @@ def jacobian_summary(manifold, resolution=60, away_factor=3.0, padding=0.25):
         "kappa_on_p95": q(k_on, 0.95),
         "kappa_off_median": q(k_off, 0.5),
         "kappa_off_p95": q(k_off, 0.95),
-        "away_fraction": float(away.mean()),
+        "away_fraction": float(far.mean()),
     }
