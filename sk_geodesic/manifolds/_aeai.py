@@ -151,7 +151,10 @@ class AEAI(GenerativeManifold):
       paper leaves open;
     * L_S = Σ_α ‖∂x̂(α)/∂α‖² (smoothness), by forward-mode AD of g along z_j − z_i.
 
-    Squared norms are sums over pixels (latent coordinates), averaged over pairs. With
+    Squared norms are sums over pixels (latent coordinates). L_A, L_C and L_S are
+    averaged over the K values of α (the paper sums them; averaging keeps the meaning of
+    λ independent of ``n_alpha``: the paper's sum equals K times this λ), and every term
+    is averaged over pairs. With
     ``lambda_adversarial = lambda_cycle = lambda_smoothness = 0`` this is a plain
     autoencoder (no discriminator is trained); ``noise > 0`` corrupts the encoder's input
     with Gaussian noise of that standard deviation during training (denoising
@@ -407,16 +410,16 @@ class AEAI(GenerativeManifold):
                     d_loss = softplus(-D(x_i)).mean() + softplus(D(x_hat.detach())).mean()
                     _step(opt_d, d_loss)
                     terms["discriminator"] = float(d_loss.detach())
-                    adv = softplus(-D(x_hat)).reshape(B, K).sum(-1).mean()
+                    adv = softplus(-D(x_hat)).reshape(B, K).mean(-1).mean()
                     loss = loss + lam_a * adv
                     terms["adversarial"] = float(adv.detach())
                 if out["cycle"] is not None:
                     scale = torch.cat([out["z_i"], out["z_j"]]).detach().var(0).sum().clamp_min(1e-12)
-                    cyc = out["cycle"].mean() / scale
+                    cyc = out["cycle"].mean() / (K * scale)
                     loss = loss + lam_c * cyc
                     terms["cycle"] = float(cyc.detach())
                 if out["smoothness"] is not None:
-                    smooth = out["smoothness"].mean()
+                    smooth = out["smoothness"].mean() / K
                     loss = loss + lam_s * smooth
                     terms["smoothness"] = float(smooth.detach())
                 _step(opt, loss)
