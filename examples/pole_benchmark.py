@@ -197,7 +197,7 @@ def main(argv=None):
     X, params = pole_data(elevations, step)
     rng = np.random.RandomState(args.seed)
     perm = rng.permutation(len(X))
-    train = np.sort(perm[: int(round(0.8 * len(X)))])
+    train = perm[: int(0.8 * len(X))]
     X_train = X[train]
     lengths = [15, 30, 50, 80] if quick else list(range(15, 81, 5))
     lengths = [L for L in lengths if L % step == 0 or abs(L / step - round(L / step)) < 1e-9]

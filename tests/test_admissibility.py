@@ -144,3 +144,55 @@ def test_scorers_on_a_known_manifold():
     assert ev == pytest.approx(step_evenness(interp.path(X[i], X[j])).mean())
     with pytest.raises(ValueError, match="criterion"):
         AdmissibilityScorer("nope")
+
+
+def _pole_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "pole_benchmark.py"
+    spec = importlib.util.spec_from_file_location("_pole_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pole_protocol_scores_the_ground_truth_as_perfect():
+    pb = _pole_benchmark()
+    X, params = pb.pole_data(np.arange(45, 81, 5), 5.0)
+    idx = pb.intervals(params, "azimuth", 80, 5.0)
+    assert idx.shape == (8 * 72, 17)  # every start azimuth at every elevation, wrapping at 360°
+    assert np.all(params[idx, 0] == params[idx[:, :1], 0])
+    assert np.all(pb.wrap(np.diff(params[idx, 1], axis=1)) == 5.0)
+    alpha = np.linspace(0, 1, 17)
+    # the true images themselves: zero error, α̂ = α, parameter distances α and 1 − α
+    mse, a_hat, d0, d1 = pb.evaluate(X[idx], idx, X, params, "azimuth")
+    assert mse.shape == (len(idx), 15) and np.all(mse == 0)
+    np.testing.assert_allclose(a_hat, np.broadcast_to(alpha, a_hat.shape), atol=1e-12)
+    np.testing.assert_allclose(d0, np.broadcast_to(alpha, d0.shape), atol=1e-12)
+    np.testing.assert_allclose(d1, np.broadcast_to(1 - alpha, d1.shape), atol=1e-12)
+    e_idx = pb.intervals(params, "elevation", 35, 5.0)
+    assert e_idx.shape == (72, 8)
+    _, a_hat, _, _ = pb.evaluate(X[e_idx], e_idx, X, params, "elevation")
+    np.testing.assert_allclose(a_hat, np.broadcast_to(np.linspace(0, 1, 8), a_hat.shape), atol=1e-12)
+    # cross-dissolve: the end images blended -- worse in the middle than near the ends
+    a = alpha[None, :, None]
+    cross = (1 - a) * X[idx[:, :1]] + a * X[idx[:, -1:]]
+    mse, a_hat, _, _ = pb.evaluate(cross, idx, X, params, "azimuth")
+    assert mse.mean(0)[7] > mse.mean(0)[0] > 0
+
+
+@pytest.mark.slow
+def test_pole_benchmark_quick_command(tmp_path):
+    import json
+
+    pb = _pole_benchmark()
+    files = pb.main(["--quick", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
+                     "--methods", "cross-dissolve", "AE + Linear"])
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["label"].startswith("QUICK")
+    cross = res["methods"]["cross-dissolve"]
+    # cross-dissolve needs no model: its 80° error is a fixed property of the data (0.0045)
+    assert cross["mse_by_length"]["80"] == pytest.approx(0.00451, abs=5e-5)
+    assert res["methods"]["AE + Linear"]["mse_by_length"]["80"] < cross["mse_by_length"]["80"]
+    assert all(f.endswith(".png") for f in files)

@@ -101,3 +101,19 @@ def test_slice_through_three_codes_and_summary():
     k_on = np.sqrt(1 + 4 * (m.latent_train_[:, :2] ** 2).sum(1))
     assert s["kappa_on_median"] == pytest.approx(np.median(k_on))
     assert s["kappa_off_median"] > s["kappa_on_median"]
+
+
+@pytest.mark.slow
+def test_jacobian_example_quick(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "plot_jacobian_diagnostics.py"
+    spec = importlib.util.spec_from_file_location("_jac_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = module.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "jacobian_gan_tanh.png").is_file() and (tmp_path / "jacobian_vae_sigmoid.png").is_file()
+    table = (tmp_path / "jacobian_table.md").read_text()
+    assert table.startswith("*QUICK") and table.count("| AEAI |") == 2
+    assert len(files) == 4
