@@ -263,6 +263,7 @@ def main(argv=None):
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     table = markdown_table(results)
     (out / "results.md").write_text(table)
+    (out / "results.rst").write_text(rst_table(table))
     print(table)
     return [str(p) for p in make_figures(results, out)]
 
@@ -282,6 +283,17 @@ def markdown_table(results):
                f"{np.mean(r['mse_std_by_alpha'][1:-1]):.5f}", f"{r['elevation_mse']:.5f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def rst_table(markdown):
+    """The markdown table as an RST ``csv-table`` (for the docs)."""
+    lines = markdown.strip().splitlines()
+    caption = lines[0].strip("*")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:] if not line.startswith("|---")]
+    quote = lambda c: '"' + c.replace('"', '""') + '"'
+    body = [".. csv-table:: " + caption, "   :header-rows: 1", ""]
+    body += ["   " + ", ".join(quote(c) for c in row) for row in rows]
+    return "\n".join(body) + "\n"
 
 
 def make_figures(results, out):

@@ -379,7 +379,7 @@ def alpha_retrieval_summary(alpha_true, alpha_hat):
     Returns
     -------
     dict with ``"alpha"`` (the distinct true values), ``"median"``, ``"q25"``, ``"q75"``
-    (of α̂ at each), and ``"median_abs_error"`` (median of |α̂ − α| over all points).
+    (of α̂ at each), and ``"median_abs_error"`` (median absolute error of α̂ over all points).
     """
     a = np.asarray(alpha_true, dtype=np.float64).ravel()
     h = np.asarray(alpha_hat, dtype=np.float64).ravel()

@@ -122,8 +122,8 @@ def jacobian_summary(manifold, resolution=60, away=0.05, padding=0.25):
 
     On the grid of :func:`jacobian_maps` (default slice, padded box of the codes):
 
-    * smoothness of the metric's magnitude: total variation (mean |difference| of
-      log det(JᵀJ) between adjacent cells) and mean gradient norm of log det per unit
+    * smoothness of the metric's magnitude: total variation (mean absolute difference
+      of log det(JᵀJ) between adjacent cells) and mean gradient norm of log det per unit
       of the *normalised* plane coordinate (the box scaled to [0, 1]²), so models with
       different latent scales compare;
     * conditioning on the data: median and 95th percentile of κ(J) at the training
