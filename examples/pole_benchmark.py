@@ -200,7 +200,9 @@ def main(argv=None):
     train = perm[: int(0.8 * len(X))]
     X_train = X[train]
     lengths = [15, 30, 50, 80] if quick else list(range(15, 81, 5))
-    lengths = [L for L in lengths if L % step == 0 or abs(L / step - round(L / step)) < 1e-9]
+    lengths = [L for L in lengths if abs(L / step - round(L / step)) < 1e-9 and L >= 2 * step]
+    if not lengths:
+        raise SystemExit(f"no interval length in 15..80 is a multiple of 2 x azimuth-step {step}")
     stride = 4 if quick else 1
     geo_stride = 12 if quick else 3  # geodesics are costly: a sub-sample of intervals
     geodesic_iter = 30 if quick else 100
@@ -245,7 +247,14 @@ def main(argv=None):
                 res["alpha_median_abs_error"] = float(np.median(np.abs(ah[:, 1:-1] - alpha[1:-1])))
                 res["param_d0"], res["param_d1"] = d0.mean(0).tolist(), d1.mean(0).tolist()
         # elevation intervals (Fig. 8 uses both directions): parameter distance at the longest one
-        Le = max(L for L in range(15, 81, int(step)) if len(intervals(params, "elevation", L, step, 1)))
+        Le = max((k * step for k in range(2, int(80 // step) + 1) if len(intervals(params, "elevation", k * step, step, 1))),
+                 default=None)
+        if Le is None:  # a single elevation: no elevation interval
+            res["elevation_length"], res["elevation_mse"] = None, float("nan")
+            res["elevation_param_d0"] = res["elevation_param_d1"] = []
+            res["seconds"] = time.perf_counter() - t0
+            results["methods"][m] = res
+            continue
         idx = intervals(params, "elevation", Le, step, geo_stride if geo else stride)
         dec = interpolate(m, models, X, idx, X_train, geodesic_iter)
         mse_e, _, d0e, d1e = evaluate(dec, idx, X, params, "elevation")
@@ -275,7 +284,7 @@ def markdown_table(results):
     lines = [f"*{results['label']}; seed {results['seed']}, {results['epochs']} epochs, latent_dim "
              f"{results['latent_dim']}, {results['n_train']} training images of {results['n_images']}.*", ""]
     first = next(iter(results["methods"].values()))
-    head[-1] = head[-1].format(first["elevation_length"])
+    head[-1] = head[-1].format(first["elevation_length"] or "-")
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for m, r in results["methods"].items():
