@@ -24,8 +24,8 @@ ELU, sigmoid output, d = 8), trained with the same epochs, batch and step size.
 
 Run::
 
-    python examples/pole_benchmark.py --quick     # QUICK: fewer epochs/intervals, minutes
-    python examples/pole_benchmark.py             # full protocol (about an hour on 2 cores)
+    python examples/pole_benchmark.py --quick     # QUICK: 60 epochs, 4 lengths, every 4th interval
+    python examples/pole_benchmark.py             # full protocol: 300 epochs, every length and interval
 
 Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DIR``
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
