@@ -162,3 +162,20 @@ def test_same_seed_same_model(ring_images):
     a = AEAI(**TINY).fit(X)
     b = AEAI(**TINY).fit(X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_interpolators_run_on_an_aeai(ring_images):
+    import warnings
+
+    from sk_geodesic.interpolation import Geodesic, Linear
+
+    X = ring_images
+    ae = AEAI(latent_dim=2, hidden_sizes=(16,), epochs=5, n_alpha=2, dtype="float64", random_state=0).fit(X)
+    lin = Linear(manifold=ae, n_points=9).fit(X).path(X[:3], X[10:13])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        geo = Geodesic(manifold=ae, n_points=9, max_iter=20).fit(X).path(X[:3], X[10:13])
+    # same end codes; the geodesic is never longer than the straight latent segment
+    np.testing.assert_allclose(geo.latent[:, [0, -1]], lin.latent[:, [0, -1]])
+    assert np.all(geo.length <= lin.length * (1 + 1e-9))
+    np.testing.assert_allclose(lin.decoded, ae.inverse_transform(lin.latent.reshape(-1, 2)).reshape(lin.decoded.shape))
