@@ -14,7 +14,17 @@ from .curves import (
     segment_lengths,
 )
 from .density import GaussianMixtureLogDensity, StandardNormalLogDensity
-from .metric import condition_number, jacobian, log_det_metric, magnification_factor, metric_tensor
+from .metric import (
+    condition_number,
+    grid_variation,
+    jacobian,
+    jacobian_diagnostics,
+    latent_plane,
+    log_det_metric,
+    magnification_factor,
+    metric_tensor,
+    plane_through,
+)
 from .solvers import SolverResult, block_tridiagonal_solve, solve_energy
 
 __all__ = [
@@ -28,6 +38,10 @@ __all__ = [
     "GaussianMixtureLogDensity",
     "StandardNormalLogDensity",
     "condition_number",
+    "jacobian_diagnostics",
+    "latent_plane",
+    "plane_through",
+    "grid_variation",
     "jacobian",
     "log_det_metric",
     "magnification_factor",

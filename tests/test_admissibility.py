@@ -1,0 +1,198 @@
+"""Admissibility criteria and ground-truth evaluations on paths with known answers."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KernelDensity
+
+from sk_geodesic.interpolation import Linear
+from sk_geodesic.manifolds import PretrainedManifold
+from sk_geodesic.metrics import (
+    AdmissibilityScorer,
+    alpha_retrieval_summary,
+    boundary_error,
+    credibility,
+    credibility_scores,
+    ground_truth_mse,
+    lipschitz_constant,
+    monotonicity,
+    retrieve_alpha,
+    smoothness,
+    step_evenness,
+)
+
+torch.set_num_threads(1)
+
+
+def test_monotonicity_counts_complying_steps():
+    # 1-D path 0 -> 1 with a step back: steps 2 (0.6 -> 0.3) and 4 (0.8 -> 0.7) break it
+    P = np.array([[0.0, 0.6, 0.3, 0.8, 0.7, 1.0]])[..., None]
+    assert monotonicity(P) == pytest.approx([3 / 5])
+    assert monotonicity(np.linspace(0, 1, 9)[None, :, None]) == pytest.approx([1.0])
+    # overshoot past x_j: the distance to x_j grows again in the last step
+    over = np.array([[0.0, 0.5, 1.2, 1.0]])[..., None]
+    assert monotonicity(over) == pytest.approx([2 / 3])
+    # moving away from both ends first: departs from x_i but does not approach x_j
+    detour = np.array([[[0.0, 0.0], [-0.5, 0.0], [0.5, 0.0], [1.0, 0.0]]])
+    assert monotonicity(detour) == pytest.approx([2 / 3])
+    # a slack lets small reversals through
+    assert monotonicity(P, tol=0.35) == pytest.approx([1.0])
+
+
+def test_smoothness_on_known_step_lengths():
+    steps = np.array([1.0, 1.0, 2.0])
+    P = np.concatenate([[0.0], np.cumsum(steps)])[None, :, None]
+    out = smoothness(P)
+    # K = max step / Δα = 2 / (1/3); evenness = L² / (n_steps Σ step²) = 16 / 18
+    assert out["lipschitz"] == pytest.approx([6.0])
+    assert out["evenness"] == pytest.approx([16 / 18])
+    assert out["step_cv"] == pytest.approx([np.std(steps) / np.mean(steps)])
+    # constant speed in any dimension: evenness 1; one jump among n-1 steps: 1/(n-1)
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=5), rng.normal(size=5)
+    line = np.linspace(a, b, 11)[None]
+    assert step_evenness(line) == pytest.approx([1.0])
+    assert lipschitz_constant(line) == pytest.approx([np.linalg.norm(b - a)])
+    jump = np.repeat(a[None], 11, 0)
+    jump[6:] = b
+    assert step_evenness(jump[None]) == pytest.approx([0.1])
+
+
+def test_boundary_error_and_ground_truth_mse():
+    rng = np.random.RandomState(0)
+    T = rng.rand(3, 6, 4)
+    P = T + 0.1
+    assert boundary_error(P, T[:, 0], T[:, -1]) == pytest.approx(np.full(3, 0.01))
+    np.testing.assert_allclose(ground_truth_mse(P, T), np.full((3, 6), 0.01))
+    with pytest.raises(ValueError, match="shape"):
+        ground_truth_mse(P, T[:, :5])
+
+
+def test_credibility_with_each_kind_of_judge():
+    rng = np.random.RandomState(0)
+    train = np.c_[np.linspace(-1, 1, 41), np.zeros(41)]  # data on a segment
+    on = np.c_[np.linspace(-1, 1, 7), np.zeros(7)][None]
+    off = np.c_[np.linspace(-1, 1, 7), [0, 0.5, 1, 1, 1, 0.5, 0]][None]
+    # nearest neighbour
+    assert credibility(on, "nearest", X_reference=train) == pytest.approx([1.0])
+    assert credibility(off, "nearest", X_reference=train) == pytest.approx([2 / 7])
+    # a density calibrated on the reference
+    kde = KernelDensity(bandwidth=0.1).fit(train)
+    # beta = 0: no less dense than the least dense training point (the segment ends)
+    assert credibility(on, kde, beta=0.0, X_reference=train) == pytest.approx([1.0])
+    assert credibility(on, kde, beta=0.1, X_reference=train) == pytest.approx([5 / 7])  # the ends are the rarest 5 %
+    assert credibility(off, kde, beta=0.0, X_reference=train) == pytest.approx([2 / 7])
+    # a probability callable (a "discriminator": high near the segment)
+    disc = lambda X: np.exp(-np.abs(X[:, 1]) * 10)
+    np.testing.assert_allclose(credibility_scores(off, disc)[0], disc(off[0]))
+    assert credibility(off, disc, beta=0.1) == pytest.approx([2 / 7])
+    # a Torch module works too
+    module = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Sigmoid())
+    np.testing.assert_allclose(
+        credibility_scores(off, module)[0], module(torch.as_tensor(off[0], dtype=torch.float32)).detach().numpy()[:, 0], rtol=1e-6
+    )
+    # a classifier: its largest class probability
+    clf = LogisticRegression().fit(np.r_[train, train + [0, 2]], np.r_[np.zeros(41), np.ones(41)])
+    np.testing.assert_allclose(credibility_scores(off, clf)[0], clf.predict_proba(off[0]).max(1))
+    with pytest.raises(ValueError, match="X_reference"):
+        credibility(on, "nearest")
+
+
+def test_alpha_retrieval_on_a_reference_grid():
+    # reference images: 11 points along a line, α_r = r/10 for the pair (ref 0, ref 10)
+    ref = np.linspace([0.0, 0.0], [1.0, 2.0], 11)
+    ref_alpha = np.linspace(0, 1, 11)[None]
+    exact = ref[None, ::2]  # the path hits refs 0, 2, ..., 10
+    np.testing.assert_allclose(retrieve_alpha(exact, ref, ref_alpha), np.linspace(0, 1, 6)[None])
+    # a path that stalls at the start and then jumps
+    stall = ref[None, [0, 0, 1, 9, 10, 10]] + 0.01
+    a_hat = retrieve_alpha(stall, ref, ref_alpha)
+    np.testing.assert_allclose(a_hat, [[0, 0, 0.1, 0.9, 1, 1]])
+    summary = alpha_retrieval_summary(np.tile(np.linspace(0, 1, 6), (2, 1)), np.r_[a_hat, a_hat + 0.1])
+    np.testing.assert_allclose(summary["alpha"], np.linspace(0, 1, 6))
+    np.testing.assert_allclose(summary["median"], a_hat[0] + 0.05)
+    np.testing.assert_allclose(summary["q75"] - summary["q25"], 0.05)
+    errors = np.abs(np.r_[a_hat, a_hat + 0.1] - np.linspace(0, 1, 6)).ravel()
+    assert summary["median_abs_error"] == pytest.approx(np.median(errors))
+
+
+class _Quadratic(torch.nn.Module):
+    def forward(self, z):
+        return torch.cat([z, z[..., :1] ** 2], dim=-1)
+
+
+class _FirstTwo(torch.nn.Module):
+    def forward(self, x):
+        return x[..., :2]
+
+
+def test_scorers_on_a_known_manifold():
+    m = PretrainedManifold(_Quadratic(), latent_dim=2, encoder=_FirstTwo(), dtype="float64").fit()
+    rng = np.random.RandomState(0)
+    Z = rng.uniform(-1, 1, (30, 2))
+    X = np.c_[Z, Z[:, :1] ** 2]
+    interp = Linear(manifold=m, n_points=9).fit(X)
+    assert AdmissibilityScorer("neg_boundary_error", n_pairs=10)(interp, X) == pytest.approx(0.0, abs=1e-20)
+    assert AdmissibilityScorer("monotonicity", n_pairs=10)(interp, X) == pytest.approx(1.0)
+    ev = AdmissibilityScorer("evenness", n_pairs=10)(interp, X)
+    assert 0.9 < ev < 1.0  # straight latent lines are not constant-speed on the parabola
+    # scorer = mean of the function on the same pairs
+    r = np.random.RandomState(0)
+    i = r.randint(0, 30, 10)
+    j = (i + 1 + r.randint(0, 29, 10)) % 30
+    assert ev == pytest.approx(step_evenness(interp.path(X[i], X[j])).mean())
+    with pytest.raises(ValueError, match="criterion"):
+        AdmissibilityScorer("nope")
+
+
+def _pole_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "pole_benchmark.py"
+    spec = importlib.util.spec_from_file_location("_pole_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pole_protocol_scores_the_ground_truth_as_perfect():
+    pb = _pole_benchmark()
+    X, params = pb.pole_data(np.arange(45, 81, 5), 5.0)
+    idx = pb.intervals(params, "azimuth", 80, 5.0)
+    assert idx.shape == (8 * 72, 17)  # every start azimuth at every elevation, wrapping at 360°
+    assert np.all(params[idx, 0] == params[idx[:, :1], 0])
+    assert np.all(pb.wrap(np.diff(params[idx, 1], axis=1)) == 5.0)
+    alpha = np.linspace(0, 1, 17)
+    # the true images themselves: zero error, α̂ = α, parameter distances α and 1 − α
+    mse, a_hat, d0, d1 = pb.evaluate(X[idx], idx, X, params, "azimuth")
+    assert mse.shape == (len(idx), 15) and np.all(mse == 0)
+    np.testing.assert_allclose(a_hat, np.broadcast_to(alpha, a_hat.shape), atol=1e-12)
+    np.testing.assert_allclose(d0, np.broadcast_to(alpha, d0.shape), atol=1e-12)
+    np.testing.assert_allclose(d1, np.broadcast_to(1 - alpha, d1.shape), atol=1e-12)
+    e_idx = pb.intervals(params, "elevation", 35, 5.0)
+    assert e_idx.shape == (72, 8)
+    _, a_hat, _, _ = pb.evaluate(X[e_idx], e_idx, X, params, "elevation")
+    np.testing.assert_allclose(a_hat, np.broadcast_to(np.linspace(0, 1, 8), a_hat.shape), atol=1e-12)
+    # cross-dissolve: the end images blended -- worse in the middle than near the ends
+    a = alpha[None, :, None]
+    cross = (1 - a) * X[idx[:, :1]] + a * X[idx[:, -1:]]
+    mse, a_hat, _, _ = pb.evaluate(cross, idx, X, params, "azimuth")
+    assert mse.mean(0)[7] > mse.mean(0)[0] > 0
+
+
+@pytest.mark.slow
+def test_pole_benchmark_quick_command(tmp_path):
+    import json
+
+    pb = _pole_benchmark()
+    files = pb.main(["--quick", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
+                     "--methods", "cross-dissolve", "AE + Linear"])
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["label"].startswith("QUICK")
+    cross = res["methods"]["cross-dissolve"]
+    # cross-dissolve needs no model: its 80° error is a fixed property of the data (0.0045)
+    assert cross["mse_by_length"]["80"] == pytest.approx(0.00451, abs=5e-5)
+    assert res["methods"]["AE + Linear"]["mse_by_length"]["80"] < cross["mse_by_length"]["80"]
+    assert all(f.endswith(".png") for f in files)
