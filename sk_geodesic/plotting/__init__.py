@@ -1,5 +1,12 @@
 """Matplotlib figures: latent scatters, image strips, metric heat maps."""
 
-from ._plots import plot_image_strips, plot_latent_paths, plot_latent_scatter, plot_magnification
+from ._plots import (
+    latent_extent,
+    plot_image_strips,
+    plot_latent_paths,
+    plot_latent_scatter,
+    plot_magnification,
+    plot_std_map,
+)
 
-__all__ = ["plot_latent_scatter", "plot_image_strips", "plot_magnification", "plot_latent_paths"]
+__all__ = ["plot_latent_scatter", "plot_image_strips", "plot_magnification", "plot_latent_paths", "plot_std_map", "latent_extent"]
