@@ -130,13 +130,18 @@ def test_fewer_distinct_points_than_clusters_warns(method, distance):
 
 
 def test_query_distances_are_sinks():
-    # a query between two far nodes must not create a shortcut for the other queries
-    Z = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
-    g = LatentGraph(lambda z: z, Z, n_neighbors=3, dtype=torch.float64)
-    A, _ = g.with_queries(np.zeros((0, 2)))
-    far = query_distances(g, [0], np.array([[10.0, 0.5]]))
-    both = query_distances(g, [0], np.array([[5.0, 0.5], [10.0, 0.5]]))
-    assert far[0, 0] == pytest.approx(both[0, 1])
+    # nodes on a U (a chain with k=2); a query across the gap between the two tips must
+    # not become a shortcut for another query
+    left = [[0.0, y] for y in range(10, -1, -1)]
+    bottom = [[x, 0.0] for x in range(1, 4)]
+    right = [[4.0, y] for y in range(0, 11)]
+    Z = np.array(left + bottom + right)
+    g = LatentGraph(lambda z: z, Z, n_neighbors=2, dtype=torch.float64)
+    alone = query_distances(g, [0], np.array([[4.0, 10.5]]))
+    both = query_distances(g, [0], np.array([[2.0, 10.0], [4.0, 10.5]]))
+    assert alone[0, 0] == pytest.approx(24.5)  # around the U
+    assert both[0, 1] == pytest.approx(alone[0, 0])
+    assert both[0, 0] == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("distance", ["geodesic", "graph"])
