@@ -94,6 +94,56 @@ class _PathDistances:
         return np.asarray(self.interp.pairwise_distances(self.Z, latent=True), dtype=np.float64)
 
 
+def _penalty_floor(h, Z, interp):
+    """min of the penalty h over the training codes (its zero for graph edges)."""
+    import torch
+
+    vals = [h(torch.as_tensor(Z[i : i + 2048], dtype=interp.dtype_, device=interp.device_)).detach()
+            for i in range(0, len(Z), 2048)]
+    return float(torch.cat(vals).min())
+
+
+def graph_segment_factor(interp, Z):
+    """Per-step weights that put an interpolator's own objective on graph edges, or ``None``.
+
+    - :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`: the steps of an
+      edge cost ``(1 + μ·h̄)·‖Δφ‖`` with h = −log p(z) + ½ log det G(z) (the negative
+      data-space log-density the interpolator integrates), shifted so that its minimum
+      over the training codes is 0 (a constant in h would otherwise reward fewer hops),
+      h̄ the mean over the step's two ends. μ = 0 gives the plain length.
+    - :class:`~sk_geodesic.interpolation.RealismIndex`: ``|log((ri_ε(z_i) + ri_ε(z_{i+1}))/2)|·‖Δφ_i‖``,
+      the length under the metric of its eq. 19 energy, so ``epsilon`` enters.
+    - anything else: ``None`` (plain φ-length).
+    """
+    import torch
+
+    from ..interpolation import DensityRegularizedGeodesic, RealismIndex
+
+    if isinstance(interp, DensityRegularizedGeodesic) and interp.mu > 0:
+        from ..interpolation._density import data_space_penalty
+
+        h = data_space_penalty(interp._geometry.embedding_map(), interp._latent_log_density())
+        h0 = _penalty_floor(h, Z, interp)
+        mu = float(interp.mu)
+
+        def density_factor(C):
+            v = (h(C.reshape(-1, C.shape[-1])).detach().reshape(C.shape[:2]) - h0).clamp_min(0.0)
+            return 1.0 + mu * 0.5 * (v[:, 1:] + v[:, :-1])
+
+        return density_factor
+    if isinstance(interp, RealismIndex):
+        from ..geometry.realism import rescale_index, segment_realism
+
+        ri, eps = interp.realism_index_, float(interp.epsilon)
+
+        def realism_factor(C):
+            r = rescale_index(ri(C.reshape(-1, C.shape[-1])).reshape(C.shape[:2]), eps)
+            return torch.log(segment_realism(r)).abs()
+
+        return realism_factor
+    return None
+
+
 class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     """k-medoids clustering under path length on a generative model's manifold.
 
@@ -108,7 +158,12 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     - ``distance="graph"``: *graph geodesics*, shortest paths on a neighbourhood
       graph over the encoded training points whose edges are weighted by their
       length on the manifold (Chen et al. 2019), the fast approximation of geodesic
-      distances. ``refine="exact"`` then re-assigns the final clustering with the
+      distances. The edges carry the interpolator's own objective where it has one
+      (:func:`graph_segment_factor`: the density penalty of
+      :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`, the realism
+      index of :class:`~sk_geodesic.interpolation.RealismIndex`), so its parameters
+      (``mu``, ``epsilon``) change the clustering without one exact path per pair.
+      ``refine="exact"`` then re-assigns the final clustering with the
       interpolator's lengths to the medoids.
 
     Two optimisers:
@@ -313,11 +368,13 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         n = len(Z)
         auto = self.n_neighbors == "auto"
         k = max(5, math.ceil(math.log(max(n, 2)))) if auto else int(self.n_neighbors)
+        factor = graph_segment_factor(self.interpolator_, Z)
         while True:
             k_eff = min(k, max(n - 1, 1))
             graph = LatentGraph(
                 geom.embedding_map(), Z, n_neighbors=k_eff, mutual=self.graph == "mutual",
                 dtype=self.interpolator_.dtype_, device=self.interpolator_.device_,
+                segment_factor=factor,
             )
             A, _ = graph.with_queries(np.zeros((0, Z.shape[1])))
             try:

@@ -19,7 +19,14 @@ class DisconnectedGraphError(ValueError):
     """Raised when two points that must be joined lie in different graph components."""
 
 
-def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device, fixed_shape=False):
+def _weighted_length(embed, Z, segment_factor):
+    """Σ_i c_i ‖φ(z_{i+1}) − φ(z_i)‖ with per-segment factors c = segment_factor(Z), (B,)."""
+    X = embed(Z.reshape(-1, Z.shape[-1])).reshape(Z.shape[0], Z.shape[1], -1)
+    seg = (X[:, 1:] - X[:, :-1]).norm(dim=-1)
+    return (segment_factor(Z) * seg).sum(-1)
+
+
+def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device, fixed_shape=False, segment_factor=None):
     """φ-lengths of straight segments ``Za[i]``–``Zb[i]``.
 
     ``fixed_shape=True`` pads every chunk to ``chunk_size`` rows, so each edge goes
@@ -37,7 +44,9 @@ def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device, fixed
                 zb = np.concatenate([zb, np.repeat(zb[-1:], chunk_size - m, axis=0)])
             a = torch.as_tensor(za, dtype=dtype, device=device)
             b = torch.as_tensor(zb, dtype=dtype, device=device)
-            out.append(curve_length(embed, linear_curve(a, b, n_edge_points)).cpu().numpy()[:m])
+            C = linear_curve(a, b, n_edge_points)
+            L = curve_length(embed, C) if segment_factor is None else _weighted_length(embed, C, segment_factor)
+            out.append(L.detach().cpu().numpy()[:m])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -75,17 +84,23 @@ class LatentGraph:
         nodes, plus the edges of a minimum spanning tree of the (φ-weighted) kNN
         graph, so the graph is connected whenever the kNN graph is. Points in sparse
         regions then keep few links, and fewer edges bridge low-density gaps.
+    segment_factor : callable or None
+        ``(E, n_edge_points, d) -> (E, n_edge_points − 1)`` non-negative weights of the
+        steps of each edge: its weight is then Σ c_i ‖Δφ_i‖, the length under a
+        conformally rescaled metric (an interpolator's own objective, e.g. the
+        density penalty or the realism index); ``None``: plain φ-length.
     """
 
     def __init__(
         self, embed, nodes, n_neighbors=10, n_edge_points=4, dtype=torch.float32, device="cpu", chunk_size=4096,
-        mutual=False,
+        mutual=False, segment_factor=None,
     ):
         self.embed = embed
         self.nodes = np.asarray(nodes, dtype=np.float64)
         self.n_neighbors = int(n_neighbors)
         self.n_edge_points = int(n_edge_points)
         self.mutual = bool(mutual)
+        self.segment_factor = segment_factor
         self.dtype, self.device, self.chunk_size = dtype, device, int(chunk_size)
         rows, cols = knn_edges(self.nodes, self.nodes, self.n_neighbors, exclude_self=True)
         directed = np.stack([rows, cols], 1)
@@ -107,7 +122,10 @@ class LatentGraph:
 
     def _lengths(self, Za, Zb, fixed_shape=False):
         chunk = 64 if fixed_shape else self.chunk_size
-        w = _edge_lengths(self.embed, Za, Zb, self.n_edge_points, chunk, self.dtype, self.device, fixed_shape)
+        w = _edge_lengths(
+            self.embed, Za, Zb, self.n_edge_points, chunk, self.dtype, self.device, fixed_shape,
+            getattr(self, "segment_factor", None),
+        )
         # zero-length edges (duplicate points) would vanish from a sparse matrix
         return np.maximum(w, 1e-12)
 

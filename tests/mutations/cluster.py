@@ -130,3 +130,26 @@ BREAKS = [
     Break("scores_of_wrong_labels", "lso_experiment scores labels other than its clusterings'",
           _scores_of_wrong_labels, [f"{LSO}::test_lso_experiment_on_custom_data_reports_its_clusterings"]),
 ]
+
+
+def _plain_length_edges(mp):
+    import sk_geodesic.cluster._kmedoids as km
+
+    mp.setattr(km, "graph_segment_factor", lambda interp, Z: None)
+
+
+def _unshifted_density(mp):
+    # h not shifted to 0 on the codes: its constant (here −log of the N(0, I) normaliser) then
+    # rewards fewer hops
+    import sk_geodesic.cluster._kmedoids as km
+
+    mp.setattr(km, "_penalty_floor", lambda h, Z, interp: 0.0)
+
+
+BREAKS += [
+    Break("graph_edges_plain_length", "graph edges ignore the interpolator's objective (mu, epsilon)",
+          _plain_length_edges, ["tests/test_graph_objective.py"]),
+    Break("density_penalty_not_shifted", "the density penalty on edges is not shifted to 0 on the codes",
+          _unshifted_density,
+          ["tests/test_graph_objective.py::test_density_regularized_edge_weights"]),
+]
