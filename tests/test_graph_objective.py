@@ -70,3 +70,14 @@ def test_mu_changes_the_clustering():
                            random_state=0).fit(X).labels_
     assert adjusted_rand_score(plain, labels[0.0]) == 1.0  # μ = 0 is the plain graph geodesic
     assert adjusted_rand_score(labels[0.0], labels[3.0]) < 0.9
+
+
+def test_objective_weighted_clustering_pickles():
+    import pickle
+
+    X = data()
+    for interp in (DensityRegularizedGeodesic(manifold=normal_identity(), mu=0.5),
+                   RealismIndex(manifold=normal_identity(), index="normal", epsilon=0.1)):
+        km = GeodesicKMeans(2, interpolator=interp, distance="graph", n_neighbors=20, random_state=0).fit(X)
+        restored = pickle.loads(pickle.dumps(km))
+        assert np.allclose(restored.transform(X[:7]), km.transform(X[:7]))

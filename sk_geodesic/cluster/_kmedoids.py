@@ -103,6 +103,36 @@ def _penalty_floor(h, Z, interp):
     return float(torch.cat(vals).min())
 
 
+class _DensityFactor:
+    """1 + μ·h̄ per step, h = −log p(z) + ½ log det G(z) − h0 (picklable: holds the interpolator)."""
+
+    def __init__(self, interp, h0):
+        self.interp, self.h0, self.mu = interp, float(h0), float(interp.mu)
+
+    def __call__(self, C):
+        from ..interpolation._density import data_space_penalty
+
+        it = self.interp
+        h = data_space_penalty(it._geometry.embedding_map(), it._latent_log_density())
+        v = (h(C.reshape(-1, C.shape[-1])).detach().reshape(C.shape[:2]) - self.h0).clamp_min(0.0)
+        return 1.0 + self.mu * 0.5 * (v[:, 1:] + v[:, :-1])
+
+
+class _RealismFactor:
+    """|log((ri_ε(z_i) + ri_ε(z_{i+1}))/2)| per step (picklable: holds the interpolator)."""
+
+    def __init__(self, interp):
+        self.interp, self.epsilon = interp, float(interp.epsilon)
+
+    def __call__(self, C):
+        import torch
+
+        from ..geometry.realism import rescale_index, segment_realism
+
+        r = rescale_index(self.interp.realism_index_(C.reshape(-1, C.shape[-1])).reshape(C.shape[:2]), self.epsilon)
+        return torch.log(segment_realism(r)).abs()
+
+
 def graph_segment_factor(interp, Z):
     """Per-step weights that put an interpolator's own objective on graph edges, or ``None``.
 
@@ -115,32 +145,15 @@ def graph_segment_factor(interp, Z):
       the length under the metric of its eq. 19 energy, so ``epsilon`` enters.
     - anything else: ``None`` (plain φ-length).
     """
-    import torch
-
     from ..interpolation import DensityRegularizedGeodesic, RealismIndex
 
     if isinstance(interp, DensityRegularizedGeodesic) and interp.mu > 0:
         from ..interpolation._density import data_space_penalty
 
         h = data_space_penalty(interp._geometry.embedding_map(), interp._latent_log_density())
-        h0 = _penalty_floor(h, Z, interp)
-        mu = float(interp.mu)
-
-        def density_factor(C):
-            v = (h(C.reshape(-1, C.shape[-1])).detach().reshape(C.shape[:2]) - h0).clamp_min(0.0)
-            return 1.0 + mu * 0.5 * (v[:, 1:] + v[:, :-1])
-
-        return density_factor
+        return _DensityFactor(interp, _penalty_floor(h, Z, interp))
     if isinstance(interp, RealismIndex):
-        from ..geometry.realism import rescale_index, segment_realism
-
-        ri, eps = interp.realism_index_, float(interp.epsilon)
-
-        def realism_factor(C):
-            r = rescale_index(ri(C.reshape(-1, C.shape[-1])).reshape(C.shape[:2]), eps)
-            return torch.log(segment_realism(r)).abs()
-
-        return realism_factor
+        return _RealismFactor(interp)
     return None
 
 
