@@ -8,8 +8,8 @@ lso_experiment
     Their MNIST clustering protocol: geodesic k-medoids vs Euclidean k-means.
 """
 
-from ._experiment import lso_experiment
+from ._experiment import LSO_PRESETS, load_lso_data, lso_experiment, lso_verdict
 from ._kmedoids import GeodesicKMeans
 from ._metrics import f_measure
 
-__all__ = ["GeodesicKMeans", "f_measure", "lso_experiment"]
+__all__ = ["GeodesicKMeans", "f_measure", "lso_experiment", "lso_verdict", "load_lso_data", "LSO_PRESETS"]

@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -42,6 +43,25 @@ class _GraphDistances:
     def between(self, a, b):
         return self.rows(a)[:, np.asarray(b, dtype=np.intp)]
 
+    def full(self):
+        """All-pairs graph distances (float32, the memory of n² floats)."""
+        D = multi_source_distances(self.A, np.arange(self.A.shape[0]), n_jobs=self.n_jobs, dtype=np.float32)
+        np.fill_diagonal(D, 0.0)
+        return D
+
+
+class _MatrixDistances:
+    """Distances read off a precomputed square matrix (the FasterPAM path)."""
+
+    def __init__(self, D):
+        self.D = D
+
+    def rows(self, idx):
+        return np.asarray(self.D[np.asarray(idx, dtype=np.intp)], dtype=np.float64)
+
+    def between(self, a, b):
+        return self.rows(a)[:, np.asarray(b, dtype=np.intp)]
+
 
 class _PathDistances:
     """Interpolator path lengths between training points; medoid rows cached."""
@@ -69,24 +89,107 @@ class _PathDistances:
         D[a[:, None] == b[None, :]] = 0.0
         return D
 
+    def full(self):
+        """All pairs i < j of path lengths (n(n−1)/2 paths), symmetric, zero diagonal."""
+        return np.asarray(self.interp.pairwise_distances(self.Z, latent=True), dtype=np.float64)
+
+
+def _penalty_floor(h, Z, interp):
+    """min of the penalty h over the training codes (its zero for graph edges)."""
+    import torch
+
+    vals = [h(torch.as_tensor(Z[i : i + 2048], dtype=interp.dtype_, device=interp.device_)).detach()
+            for i in range(0, len(Z), 2048)]
+    return float(torch.cat(vals).min())
+
+
+class _DensityFactor:
+    """1 + μ·h̄ per step, h = −log p(z) + ½ log det G(z) − h0 (picklable: holds the interpolator)."""
+
+    def __init__(self, interp, h0):
+        self.interp, self.h0, self.mu = interp, float(h0), float(interp.mu)
+
+    def __call__(self, C):
+        from ..interpolation._density import data_space_penalty
+
+        it = self.interp
+        h = data_space_penalty(it._geometry.embedding_map(), it._latent_log_density())
+        v = (h(C.reshape(-1, C.shape[-1])).detach().reshape(C.shape[:2]) - self.h0).clamp_min(0.0)
+        return 1.0 + self.mu * 0.5 * (v[:, 1:] + v[:, :-1])
+
+
+class _RealismFactor:
+    """|log((ri_ε(z_i) + ri_ε(z_{i+1}))/2)| per step (picklable: holds the interpolator)."""
+
+    def __init__(self, interp):
+        self.interp, self.epsilon = interp, float(interp.epsilon)
+
+    def __call__(self, C):
+        import torch
+
+        from ..geometry.realism import rescale_index, segment_realism
+
+        r = rescale_index(self.interp.realism_index_(C.reshape(-1, C.shape[-1])).reshape(C.shape[:2]), self.epsilon)
+        return torch.log(segment_realism(r)).abs()
+
+
+def graph_segment_factor(interp, Z):
+    """Per-step weights that put an interpolator's own objective on graph edges, or ``None``.
+
+    - :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`: the steps of an
+      edge cost ``(1 + μ·h̄)·‖Δφ‖`` with h = −log p(z) + ½ log det G(z) (the negative
+      data-space log-density the interpolator integrates), shifted so that its minimum
+      over the training codes is 0 (a constant in h would otherwise reward fewer hops),
+      h̄ the mean over the step's two ends. μ = 0 gives the plain length.
+    - :class:`~sk_geodesic.interpolation.RealismIndex`: ``|log((ri_ε(z_i) + ri_ε(z_{i+1}))/2)|·‖Δφ_i‖``,
+      the length under the metric of its eq. 19 energy, so ``epsilon`` enters.
+    - anything else: ``None`` (plain φ-length).
+    """
+    from ..interpolation import DensityRegularizedGeodesic, RealismIndex
+
+    if isinstance(interp, DensityRegularizedGeodesic) and interp.mu > 0:
+        from ..interpolation._density import data_space_penalty
+
+        h = data_space_penalty(interp._geometry.embedding_map(), interp._latent_log_density())
+        return _DensityFactor(interp, _penalty_floor(h, Z, interp))
+    if isinstance(interp, RealismIndex):
+        return _RealismFactor(interp)
+    return None
+
 
 class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     """k-medoids clustering under path length on a generative model's manifold.
 
     A mean under a geodesic distance would need exponential and logarithmic maps,
     so cluster centres are *medoids*: training points that minimise the summed path
-    length to the members of their cluster. The algorithm alternates (Voronoi
-    iteration) between assigning every point to its nearest medoid and moving each
-    medoid to the best candidate of its cluster.
+    length to the members of their cluster.
 
     Distances come from one of two sources:
 
     - ``distance="geodesic"``: the length of the path the ``interpolator`` computes
       between two points (exact but costly: one curve optimisation per pair).
-    - ``distance="graph"``: shortest paths on a kNN graph over the encoded training
-      points whose edges are weighted by their length on the manifold (Chen et al.
-      2019), the fast approximation of geodesic distances. ``refine="exact"`` then
-      re-assigns the final clustering with the interpolator's lengths to the medoids.
+    - ``distance="graph"``: *graph geodesics*, shortest paths on a neighbourhood
+      graph over the encoded training points whose edges are weighted by their
+      length on the manifold (Chen et al. 2019), the fast approximation of geodesic
+      distances. The edges carry the interpolator's own objective where it has one
+      (:func:`graph_segment_factor`: the density penalty of
+      :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`, the realism
+      index of :class:`~sk_geodesic.interpolation.RealismIndex`), so its parameters
+      (``mu``, ``epsilon``) change the clustering without one exact path per pair.
+      ``refine="exact"`` then re-assigns the final clustering with the
+      interpolator's lengths to the medoids.
+
+    Two optimisers:
+
+    - ``method="fasterpam"`` (default): FasterPAM (Schubert & Rousseeuw 2021, the
+      ``kmedoids`` package), a swap search that tries exchanging any medoid with any
+      non-medoid, on the full matrix of distances between training points. It
+      reaches lower inertia than the alternating method, which only moves a medoid
+      inside its current cluster. The matrix costs n² floats of memory and, with
+      ``distance="geodesic"``, n(n−1)/2 paths.
+    - ``method="alternate"``: Voronoi iteration (assign every point to its nearest
+      medoid, move each medoid to the best member of its cluster); needs only the
+      rows of the medoids and candidates, for data too large for a full matrix.
 
     Parameters
     ----------
@@ -101,30 +204,47 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         with a default VAE.
     distance : {"geodesic", "graph"}, default="geodesic"
         Distance used during the iterations (see above).
+    method : {"fasterpam", "alternate"}, default="fasterpam"
+        The k-medoids optimiser (see above).
     refine : {"none", "exact"}, default="none"
         With ``"exact"``, the final assignment, ``transform``, ``predict`` and
         ``score`` use the interpolator's path lengths to the medoids even when
         ``distance="graph"`` chose the medoids.
-    n_neighbors : int, default=10
-        Neighbours per node of the kNN graph (``distance="graph"``). If the graph is
-        disconnected a :class:`~sk_geodesic.geometry.graph.DisconnectedGraphError`
-        (a ``ValueError``) asks for a larger value.
+    n_neighbors : int or "auto", default="auto"
+        Neighbours per node of the graph (``distance="graph"``). ``"auto"`` starts
+        from ``max(5, ceil(ln n_samples))`` (the order of k at which random kNN graphs
+        become connected) and doubles it until the graph is connected. An integer is
+        used as given; if that graph is disconnected a
+        :class:`~sk_geodesic.geometry.graph.DisconnectedGraphError` (a
+        ``ValueError``) asks for a larger value.
+    graph : {"knn", "mutual"}, default="knn"
+        ``"knn"``: an edge where either point is among the other's ``n_neighbors``
+        nearest latent codes. ``"mutual"``: only where each is among the other's, plus
+        the edges of a minimum spanning tree of the kNN graph so it stays connected
+        (a neighbourhood that adapts to density: points in sparse regions keep only
+        the links the tree needs, so fewer shortcuts cross low-density gaps).
     init : {"k-medoids++", "random"} or array-like of shape (n_clusters,), default="k-medoids++"
         ``"k-medoids++"``: greedy k-means++ seeding with the chosen distance;
         ``"random"``: distinct random training points; an array: indices of the
         training points to start from (then ``n_init`` is 1).
-    n_init : int, default=1
+    n_init : int or "auto", default="auto"
         Number of initialisations; the run with the smallest inertia is kept.
+        ``"auto"``: 10 with ``method="fasterpam"`` (each run is cheap once the
+        matrix exists), 1 with ``"alternate"`` (like :class:`sklearn.cluster.KMeans`,
+        whose ``"auto"`` is 1 or 10 depending on the cost of a run).
     max_iter : int, default=50
-        Most assignment/update rounds per initialisation.
+        Most iterations (alternating rounds, or FasterPAM passes over the data) per
+        initialisation.
     tol : float, default=1e-4
-        Stop when the inertia decreases by less than ``tol`` times its value.
+        ``method="alternate"``: stop when the inertia decreases by less than ``tol``
+        times its value. (FasterPAM stops when no swap improves the inertia.)
     n_candidates : int or None, default=None
-        The medoid update of a cluster tries the ``n_candidates`` members nearest to
-        its current medoid (under the distance in use) and keeps the one of least
-        summed distance to all members. ``None``: all members for ``"graph"``
-        (a Dijkstra run per candidate, cached across iterations), 16 for
-        ``"geodesic"`` (each candidate costs one path per cluster member).
+        ``method="alternate"`` only: the medoid update of a cluster tries the
+        ``n_candidates`` members nearest to its current medoid (under the distance in
+        use) and keeps the one of least summed distance to all members. ``None``: all
+        members for ``"graph"`` (a Dijkstra run per candidate, cached across
+        iterations), 16 for ``"geodesic"`` (each candidate costs one path per cluster
+        member).
     random_state : int, RandomState instance or None, default=None
     n_jobs : int or None, default=None
         Parallel jobs for Dijkstra chunks and, when not ``None``, for the
@@ -132,7 +252,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         through :class:`sklearn.utils.parallel.Parallel`, so
         ``joblib.parallel_backend("dask")`` runs it on a Dask cluster.
     verbose : int, default=0
-        Prints the inertia of every iteration.
+        Prints the inertia of every initialisation (and iteration).
 
     Attributes
     ----------
@@ -151,7 +271,9 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Iterations of the kept run.
     graph_ : LatentGraph or None
-        The kNN graph (``distance="graph"``).
+        The graph (``distance="graph"``).
+    n_neighbors_ : int or None
+        Neighbours per node of the graph actually built (``distance="graph"``).
     n_features_in_ : int
 
     See Also
@@ -160,12 +282,17 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    With ``distance="graph"`` and ``n_candidates=None`` the medoid update is exact
-    (every member is tried) and costs one Dijkstra run per training point over the
-    whole fit (rows are cached), i.e. about the price of all-pairs shortest paths
-    in the worst case. With ``distance="geodesic"`` the rows of the medoids are cached
-    and the candidates are limited, so one iteration costs about
+    With ``method="alternate"``, ``distance="graph"`` and ``n_candidates=None`` the
+    medoid update is exact within a cluster (every member is tried) and costs one
+    Dijkstra run per training point over the whole fit (rows are cached). With
+    ``distance="geodesic"`` the rows of the medoids are cached and the candidates
+    are limited, so one iteration costs about
     ``n_samples * n_clusters + n_candidates * n_samples`` paths.
+
+    When ``X`` holds fewer distinct points than ``n_clusters``, a
+    :class:`~sklearn.exceptions.ConvergenceWarning` says so (as
+    :class:`sklearn.cluster.KMeans` does) and the result keeps ``n_clusters``
+    distinct medoid indices, some of them duplicates of one another.
 
     Examples
     --------
@@ -187,10 +314,12 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "interpolator": [None, HasMethods(["fit", "pairwise_distances", "length"])],
         "distance": [StrOptions({"geodesic", "graph"})],
+        "method": [StrOptions({"fasterpam", "alternate"})],
         "refine": [StrOptions({"none", "exact"})],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "graph": [StrOptions({"knn", "mutual"})],
         "init": [StrOptions({"k-medoids++", "random"}), "array-like"],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_candidates": [None, Interval(Integral, 1, None, closed="left")],
@@ -205,10 +334,12 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         *,
         interpolator=None,
         distance="geodesic",
+        method="fasterpam",
         refine="none",
-        n_neighbors=10,
+        n_neighbors="auto",
+        graph="knn",
         init="k-medoids++",
-        n_init=1,
+        n_init="auto",
         max_iter=50,
         tol=1e-4,
         n_candidates=None,
@@ -219,8 +350,10 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_clusters = n_clusters
         self.interpolator = interpolator
         self.distance = distance
+        self.method = method
         self.refine = refine
         self.n_neighbors = n_neighbors
+        self.graph = graph
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
@@ -241,6 +374,29 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.n_jobs is not None and "n_jobs" in interp.get_params(deep=False):
             interp.set_params(n_jobs=self.n_jobs)
         return interp.fit(X, y)
+
+    def _build_graph(self, Z):
+        """The latent graph and its adjacency; widens an ``"auto"`` neighbourhood until connected."""
+        geom = self.interpolator_._geometry
+        n = len(Z)
+        auto = self.n_neighbors == "auto"
+        k = max(5, math.ceil(math.log(max(n, 2)))) if auto else int(self.n_neighbors)
+        factor = graph_segment_factor(self.interpolator_, Z)
+        while True:
+            k_eff = min(k, max(n - 1, 1))
+            graph = LatentGraph(
+                geom.embedding_map(), Z, n_neighbors=k_eff, mutual=self.graph == "mutual",
+                dtype=self.interpolator_.dtype_, device=self.interpolator_.device_,
+                segment_factor=factor,
+            )
+            A, _ = graph.with_queries(np.zeros((0, Z.shape[1])))
+            try:
+                self._check_graph(A, k_eff)
+                return graph, A, k_eff
+            except DisconnectedGraphError:
+                if not auto or k_eff >= n - 1:
+                    raise
+                k = 2 * k
 
     def fit(self, X, y=None):
         """Cluster ``X``.
@@ -273,24 +429,27 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ValueError("init indices must be distinct and lie in [0, n_samples).")
 
         self.interpolator_ = self._make_interpolator(X, y)
-        Z = np.asarray(self.interpolator_._as_latent(X, latent=False), dtype=np.float64)
+        Z = self._encode(X)
         self._Z_train = Z
         self.graph_ = None
+        self.n_neighbors_ = None
         if self.distance == "graph":
-            geom = self.interpolator_._geometry
-            self.graph_ = LatentGraph(
-                geom.embedding_map(), Z, n_neighbors=self.n_neighbors, dtype=self.interpolator_.dtype_,
-                device=self.interpolator_.device_,
-            )
-            A, _ = self.graph_.with_queries(np.zeros((0, Z.shape[1])))
-            self._check_graph(A)
+            self.graph_, A, self.n_neighbors_ = self._build_graph(Z)
             dist = _GraphDistances(A, self.n_jobs)
             n_cand = self.n_candidates
         else:
             dist = _PathDistances(self.interpolator_, Z)
             n_cand = 16 if self.n_candidates is None else self.n_candidates
+        pam = self.method == "fasterpam"
+        if pam:
+            dist = _MatrixDistances(dist.full())
 
-        n_init = 1 if init_idx is not None else self.n_init
+        if init_idx is not None:
+            n_init = 1
+        elif self.n_init == "auto":
+            n_init = 10 if pam else 1
+        else:
+            n_init = int(self.n_init)
         best = None
         for run in range(n_init):
             if init_idx is not None:
@@ -299,7 +458,10 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 medoids = rng.choice(n, self.n_clusters, replace=False).astype(np.intp)
             else:
                 medoids = self._kmedoids_pp(dist, n, rng)
-            result = self._alternate(dist, medoids, n_cand)
+            if pam:
+                result = self._fasterpam(dist, medoids)
+            else:
+                result = self._alternate(dist, medoids, n_cand)
             if self.verbose:
                 print(f"GeodesicKMeans: init {run + 1}/{n_init}: inertia {result[2]:.6g} after {result[3]} iterations")
             if best is None or result[2] < best[2]:
@@ -315,10 +477,28 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             inertia = float(D[np.arange(n), labels].sum())
         self.labels_ = labels.astype(np.intp)
         self.inertia_ = float(inertia)
+        n_distinct = len(np.unique(Z, axis=0)) if len(np.unique(X, axis=0)) < self.n_clusters else n
+        n_found = len(np.unique(self.labels_))
+        if min(n_distinct, n_found) < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({min(n_distinct, n_found)}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         del self._Z_train
         return self
 
-    def _check_graph(self, A):
+    def _fasterpam(self, dist, medoids):
+        import kmedoids
+
+        # started from our own seeding, FasterPAM is deterministic (no random_state)
+        res = kmedoids.fasterpam(dist.D, np.asarray(medoids, dtype=np.int64), max_iter=self.max_iter, n_cpu=1)
+        medoids = np.asarray(res.medoids, dtype=np.intp)
+        labels, d = self._assign(dist, medoids)
+        return medoids, labels, float(d.sum()), int(res.n_iter)
+
+    def _check_graph(self, A, k):
         from scipy.sparse.csgraph import connected_components
 
         n_comp, comp = connected_components(A, directed=False)
@@ -327,7 +507,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             raise DisconnectedGraphError(
                 f"the kNN graph over the {A.shape[0]} encoded training points has {n_comp} connected "
                 f"components (sizes {sorted(sizes.tolist(), reverse=True)[:10]}), so some graph distances are "
-                f"infinite; increase n_neighbors (now {self.n_neighbors}) or use distance='geodesic'."
+                f"infinite; increase n_neighbors (now {k}), use n_neighbors='auto', or use distance='geodesic'."
             )
 
     def _kmedoids_pp(self, dist, n, rng):
@@ -411,6 +591,25 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return labels, d
 
     # -- distances for new data -------------------------------------------------------------
+    _ENCODE_CHUNK = 64
+
+    def _encode(self, X):
+        """Latent codes of ``X``, encoded in padded chunks of one fixed shape.
+
+        float32 networks can round a row differently depending on how many rows share
+        its batch; a fixed batch shape makes every row's code (and so its distances)
+        independent of the other rows given with it.
+        """
+        c = self._ENCODE_CHUNK
+        out = []
+        for start in range(0, X.shape[0], c):
+            part = X[start : start + c]
+            m = part.shape[0]
+            if m < c:
+                part = np.concatenate([part, np.repeat(part[-1:], c - m, axis=0)])
+            out.append(np.asarray(self.interpolator_._as_latent(part, latent=False), dtype=np.float64)[:m])
+        return np.concatenate(out) if out else np.zeros((0, self.interpolator_.latent_dim_))
+
     def _exact_distances(self, Z):
         interp = self.interpolator_
         return interp.pairwise_distances(Z, self.medoid_latent_, latent=True)
@@ -418,7 +617,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _distances(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        Z = np.asarray(self.interpolator_._as_latent(X, latent=False), dtype=np.float64)
+        Z = self._encode(X)
         if self.distance == "graph" and self.refine == "none":
             D = query_distances(self.graph_, self.medoid_indices_, Z, n_jobs=self.n_jobs).T
             if not np.all(np.isfinite(D)):

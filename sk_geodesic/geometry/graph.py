@@ -19,13 +19,34 @@ class DisconnectedGraphError(ValueError):
     """Raised when two points that must be joined lie in different graph components."""
 
 
-def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device):
+def _weighted_length(embed, Z, segment_factor):
+    """Σ_i c_i ‖φ(z_{i+1}) − φ(z_i)‖ with per-segment factors c = segment_factor(Z), (B,)."""
+    X = embed(Z.reshape(-1, Z.shape[-1])).reshape(Z.shape[0], Z.shape[1], -1)
+    seg = (X[:, 1:] - X[:, :-1]).norm(dim=-1)
+    return (segment_factor(Z) * seg).sum(-1)
+
+
+def _edge_lengths(embed, Za, Zb, n_edge_points, chunk_size, dtype, device, fixed_shape=False, segment_factor=None):
+    """φ-lengths of straight segments ``Za[i]``–``Zb[i]``.
+
+    ``fixed_shape=True`` pads every chunk to ``chunk_size`` rows, so each edge goes
+    through φ in a batch of the same shape whatever else is evaluated with it: its
+    length is then bitwise independent of the other edges (BLAS kernels may change
+    their summation order with the batch size).
+    """
     out = []
     with torch.no_grad():
         for i in range(0, len(Za), chunk_size):
-            a = torch.as_tensor(Za[i : i + chunk_size], dtype=dtype, device=device)
-            b = torch.as_tensor(Zb[i : i + chunk_size], dtype=dtype, device=device)
-            out.append(curve_length(embed, linear_curve(a, b, n_edge_points)).cpu().numpy())
+            za, zb = Za[i : i + chunk_size], Zb[i : i + chunk_size]
+            m = len(za)
+            if fixed_shape and m < chunk_size:
+                za = np.concatenate([za, np.repeat(za[-1:], chunk_size - m, axis=0)])
+                zb = np.concatenate([zb, np.repeat(zb[-1:], chunk_size - m, axis=0)])
+            a = torch.as_tensor(za, dtype=dtype, device=device)
+            b = torch.as_tensor(zb, dtype=dtype, device=device)
+            C = linear_curve(a, b, n_edge_points)
+            L = curve_length(embed, C) if segment_factor is None else _weighted_length(embed, C, segment_factor)
+            out.append(L.detach().cpu().numpy()[:m])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -58,22 +79,53 @@ class LatentGraph:
     dtype, device : torch dtype and device of φ.
     chunk_size : int
         Edges evaluated per batch.
+    mutual : bool
+        Keep an edge only when each end is among the other's ``n_neighbors`` nearest
+        nodes, plus the edges of a minimum spanning tree of the (φ-weighted) kNN
+        graph, so the graph is connected whenever the kNN graph is. Points in sparse
+        regions then keep few links, and fewer edges bridge low-density gaps.
+    segment_factor : callable or None
+        ``(E, n_edge_points, d) -> (E, n_edge_points − 1)`` non-negative weights of the
+        steps of each edge: its weight is then Σ c_i ‖Δφ_i‖, the length under a
+        conformally rescaled metric (an interpolator's own objective, e.g. the
+        density penalty or the realism index); ``None``: plain φ-length.
     """
 
-    def __init__(self, embed, nodes, n_neighbors=10, n_edge_points=4, dtype=torch.float32, device="cpu", chunk_size=4096):
+    def __init__(
+        self, embed, nodes, n_neighbors=10, n_edge_points=4, dtype=torch.float32, device="cpu", chunk_size=4096,
+        mutual=False, segment_factor=None,
+    ):
         self.embed = embed
         self.nodes = np.asarray(nodes, dtype=np.float64)
         self.n_neighbors = int(n_neighbors)
         self.n_edge_points = int(n_edge_points)
+        self.mutual = bool(mutual)
+        self.segment_factor = segment_factor
         self.dtype, self.device, self.chunk_size = dtype, device, int(chunk_size)
         rows, cols = knn_edges(self.nodes, self.nodes, self.n_neighbors, exclude_self=True)
+        directed = np.stack([rows, cols], 1)
         # undirected: keep each pair once
-        pairs = np.unique(np.sort(np.stack([rows, cols], 1), axis=1), axis=0)
+        pairs, counts = np.unique(np.sort(directed, axis=1), axis=0, return_counts=True)
         w = self._lengths(self.nodes[pairs[:, 0]], self.nodes[pairs[:, 1]])
+        if self.mutual and len(pairs):
+            from scipy.sparse.csgraph import minimum_spanning_tree
+
+            N = len(self.nodes)
+            A = sp.coo_matrix((w, (pairs[:, 0], pairs[:, 1])), shape=(N, N)).tocsr()
+            T = minimum_spanning_tree(A + A.T).tocoo()
+            tree = set(zip(np.minimum(T.row, T.col).tolist(), np.maximum(T.row, T.col).tolist()))
+            in_tree = np.array([(a, b) in tree for a, b in pairs.tolist()], dtype=bool)
+            # a pair listed by both ends is a mutual neighbourhood
+            keep = (counts >= 2) | in_tree
+            pairs, w = pairs[keep], w[keep]
         self.edges, self.weights = pairs, w
 
-    def _lengths(self, Za, Zb):
-        w = _edge_lengths(self.embed, Za, Zb, self.n_edge_points, self.chunk_size, self.dtype, self.device)
+    def _lengths(self, Za, Zb, fixed_shape=False):
+        chunk = 64 if fixed_shape else self.chunk_size
+        w = _edge_lengths(
+            self.embed, Za, Zb, self.n_edge_points, chunk, self.dtype, self.device, fixed_shape,
+            getattr(self, "segment_factor", None),
+        )
         # zero-length edges (duplicate points) would vanish from a sparse matrix
         return np.maximum(w, 1e-12)
 
@@ -204,15 +256,21 @@ def all_pairs_distances(A, n_jobs=None, chunk_size=128, dtype=np.float64):
 def query_distances(graph, sources, Q, n_jobs=None, chunk_size=128):
     """Graph distances from nodes ``sources`` of ``graph`` to new latent points ``Q``.
 
-    ``Q`` is joined to its ``graph.n_neighbors`` nearest nodes (:meth:`LatentGraph.with_queries`);
-    queries never link to each other, so a query's distance to a source runs through
-    the reference nodes.
+    Each query is joined to its ``graph.n_neighbors`` nearest nodes by φ-length edges
+    and is a *sink*: paths end at it and never pass through it (nor through another
+    query), so a query's distance is ``min_j D[source, j] + w(q, j)`` over its
+    neighbours j and does not depend on the other queries given with it.
 
     Returns
     -------
     D : ndarray of shape (len(sources), len(Q))
     """
-    A, _ = graph.with_queries(Q)
-    N = len(graph.nodes)
+    Q = np.asarray(Q, dtype=np.float64)
+    A, _ = graph.with_queries(np.zeros((0, graph.nodes.shape[1])))
     D = multi_source_distances(A, sources, n_jobs=n_jobs, chunk_size=chunk_size)
-    return D[:, N:]
+    if not len(Q):
+        return np.zeros((D.shape[0], 0))
+    qr, qc = knn_edges(Q, graph.nodes, graph.n_neighbors)
+    k = len(qr) // len(Q)
+    w = graph._lengths(Q[qr], graph.nodes[qc], fixed_shape=True)
+    return (D[:, qc] + w[None, :]).reshape(D.shape[0], len(Q), k).min(axis=2)

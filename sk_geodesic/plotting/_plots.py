@@ -92,3 +92,66 @@ def plot_image_strips(rows, image_shape=(28, 28), row_labels=None, n_images=10, 
         if row_labels is not None:
             axes[r, 0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize="small")
     return fig
+
+
+def latent_extent(Z, pad=0.15, q=0.5):
+    """A box (z1_min, z1_max, z2_min, z2_max) around 2-D codes, padded by ``pad`` of its size."""
+    Z = np.asarray(Z)
+    lo, hi = np.percentile(Z, [q, 100 - q], axis=0)
+    p = pad * (hi - lo)
+    return (lo[0] - p[0], hi[0] + p[0], lo[1] - p[1], hi[1] + p[1])
+
+
+def plot_std_map(manifold, extent=None, codes=None, labels=None, ax=None, resolution=120, quantity="std",
+                 cmap="viridis", s=2):
+    """Diagnostic map of a VAE's decoder variance (or magnification) with the codes on it.
+
+    Shows where σ(z) rises: on the data it should be small, and it should rise both
+    far outside the codes *and in the gaps between groups of codes* — the variance
+    calibration that makes geodesics detour around empty regions.
+
+    Parameters
+    ----------
+    manifold : fitted VAE (anything with ``decoded_std``) or, for ``quantity="magnification"``,
+        any fitted manifold.
+    extent : tuple or None
+        (z1_min, z1_max, z2_min, z2_max); ``None``: around ``codes`` (or the training codes).
+    codes : array-like of shape (n, 2) or None
+        Latent codes to overlay (``None``: ``manifold.latent_train_`` when present).
+    labels : array-like of shape (n,) or None
+        Colours of the codes.
+    quantity : {"std", "magnification"}
+        ``"std"``: log10 of the mean σ(z) over outputs; ``"magnification"``:
+        ½ log det G(z) of the expected metric.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax, figsize=(6, 5))
+    m = getattr(manifold, "estimator", manifold)
+    if codes is None:
+        codes = getattr(m, "latent_train_", None)
+    if extent is None:
+        extent = latent_extent(codes)
+    if quantity == "magnification":
+        plot_magnification(m, extent, ax=ax, resolution=resolution, cmap=cmap)
+    else:
+        x = np.linspace(extent[0], extent[1], resolution)
+        y = np.linspace(extent[2], extent[3], resolution)
+        grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
+        val = np.log10(m.decoded_std(grid).mean(axis=1)).reshape(resolution, resolution)
+        im = ax.imshow(val, origin="lower", extent=extent, cmap=cmap, aspect="auto")
+        ax.figure.colorbar(im, ax=ax, label="log10 mean σ(z)")
+    if codes is not None:
+        codes = np.asarray(codes)
+        if labels is None:
+            ax.scatter(codes[:, 0], codes[:, 1], s=s, c="w", edgecolors="none", alpha=0.6)
+        else:
+            ax.scatter(codes[:, 0], codes[:, 1], s=s, c=np.asarray(labels), cmap="tab10", vmin=0, vmax=9,
+                       edgecolors="none", alpha=0.7)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    return ax
