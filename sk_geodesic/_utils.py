@@ -116,6 +116,13 @@ def _env_threads():
     return n
 
 
+def check_positive_int(value, name):
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is an integer ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def _check_threads(threads):
     if threads is None:
         return None

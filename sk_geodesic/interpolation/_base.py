@@ -23,6 +23,7 @@ from .._utils import (
     check_finite_output,
     check_log_density,
     check_manifold_finite,
+    check_positive_int,
     honour_threads,
     probe_points,
     resolve_device,
@@ -353,8 +354,9 @@ class Interpolator(BaseEstimator):
             return  # the map is finite on the segments: the error is not ours to explain
         raise ValueError(
             f"{type(self).__name__} produced non-finite path lengths for {len(pairs)} pairs (first: pair "
-            f"{int(pairs[0])}); the embedding map is finite on their straight segments but not along the "
-            "optimised curves: check the decoder far from the data, or lower learning_rate."
+            f"{int(pairs[0])}) although the embedding map is finite along their straight segments: the "
+            "lengths overflow (endpoints too far apart in the embedding) or the optimised curves left the "
+            "region where the map is finite."
         )
 
     # -- public API -----------------------------------------------------------------------------------
@@ -489,9 +491,8 @@ class Interpolator(BaseEstimator):
         if chunk_size is None:
             n_jobs = 1 if self.n_jobs in (None, 1) else effective_n_jobs(self.n_jobs)
             return bs * max(16, 4 * n_jobs)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be None or a positive integer, got {chunk_size!r}.")
-        return bs * -(-int(chunk_size) // bs)
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
+        return bs * -(-chunk_size // bs)
 
     def score(self, X, y=None):
         """Mean log-density-free path quality: the negative mean length ratio to Linear.
@@ -561,7 +562,7 @@ def _check_out(out, shape):
 def _mirror_upper(D, block_bytes=32 * 2**20):
     """Copy the strict upper triangle of a square matrix to its lower one, by row blocks."""
     n = D.shape[0]
-    step = max(1, block_bytes // (D.itemsize * max(n, 1)))
+    step = max(1, min(256, block_bytes // (D.itemsize * max(n, 1))))
     for r0 in range(0, n, step):
         r1 = min(n, r0 + step)
         D[r0:r1, :r0] = D[:r0, r0:r1].T

@@ -63,6 +63,14 @@ def _train_feature_extractor(X, y, seed, dtype, device, epochs=30):
     return net.eval().requires_grad_(False)
 
 
+def _keep_best(best, best_f, current, f_now):
+    """Per pair, the curve of lowest (finite) objective so far: (curves, objectives)."""
+    improved = torch.isfinite(f_now) & (f_now < best_f)
+    if not bool(improved.any()):
+        return best, best_f
+    return torch.where(improved.to(current.device)[:, None, None], current, best), torch.where(improved, f_now, best_f)
+
+
 class RealismIndex(Interpolator):
     """Interpolation along realistic latent regions: the realism-index geodesic.
 
@@ -340,10 +348,7 @@ class RealismIndex(Interpolator):
                 with torch.no_grad():
                     f_now = self._objective(full(inner)).cpu()
                     history.append(f_now)
-                    improved = torch.isfinite(f_now) & (f_now < best_f)
-                    if bool(improved.any()):
-                        best_f = torch.where(improved, f_now, best_f)
-                        best = torch.where(improved.to(inner.device)[:, None, None], inner.detach(), best)
+                    best, best_f = _keep_best(best, best_f, inner.detach(), f_now)
                 if len(history) > 20:
                     old, new = history[-21], history[-1]
                     converged |= (old - new) <= self.tol * old.abs().clamp_min(1e-12)

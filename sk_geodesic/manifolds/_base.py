@@ -13,14 +13,13 @@ Everything else (``transform``, ``inverse_transform``, ``sample``) is the sklear
 from __future__ import annotations
 
 import copy
-from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._utils import honour_threads, to_numpy, to_tensor
+from .._utils import check_positive_int, honour_threads, to_numpy, to_tensor
 
 
 def _is_torch_state(value):
@@ -131,8 +130,7 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, latent_dim)
         """
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_positive_int(n_samples, "n_samples")
         from .._utils import torch_generator
 
         gen = torch_generator(random_state, "cpu")

@@ -183,6 +183,14 @@ class PretrainedManifold(GenerativeManifold):
                 )
         else:
             self.n_features_in_ = n_out
+        self._check_pieces(probe, out, n_out)
+        self.piecewise_linear_ = has_piecewise_linear_activation(self.decoder)
+        self.latent_train_ = None if X is None else self.transform(X).astype(np.float64)
+        return self
+
+    def _check_pieces(self, probe, out, n_out):
+        """std_network, log_density and encoder: shapes and finiteness at the probe points."""
+        n_probe = probe.shape[0]
         if self.std_network_ is not None:
             s = self._call_piece("std_network", self.std_network_, probe)
             if not isinstance(s, torch.Tensor) or s.dim() < 1 or s.shape[0] != n_probe or int(np.prod(s.shape[1:])) != n_out:
@@ -209,9 +217,6 @@ class PretrainedManifold(GenerativeManifold):
                     f"(latent_dim); got shape {tuple(getattr(z, 'shape', ()))} for N={n_probe}"
                 )
             check_finite_output(z, x, "the encoder", "at fit, on decoded probe points")
-        self.piecewise_linear_ = has_piecewise_linear_activation(self.decoder)
-        self.latent_train_ = None if X is None else self.transform(X).astype(np.float64)
-        return self
 
     def _call_piece(self, name, fn, arg):
         try:

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .._utils import DEVICE_CONSTRAINT, honour_threads, resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor, torch_generator  # noqa: E501
+from .._utils import DEVICE_CONSTRAINT, check_positive_int, honour_threads, resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor, torch_generator  # noqa: E501
 from ..geometry.density import GaussianMixtureLogDensity
 from ._base import GenerativeManifold
 from ._networks import ACTIVATIONS, ConstantStd, RBFPrecision, SoftplusStd, mlp
@@ -312,8 +312,7 @@ class VAE(GenerativeManifold):
         the order or batching of the rows.
         """
         check_is_fitted(self)
-        if isinstance(n_draws, bool) or not isinstance(n_draws, Integral) or n_draws < 1:
-            raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}.")
+        n_draws = check_positive_int(n_draws, "n_draws")
         X = self._validate_X(X)
         gen = torch.Generator().manual_seed(seed_from(self.random_state))
         noise = torch.randn(n_draws, 1, self.latent_dim_, generator=gen, dtype=self.dtype_).to(self.device_)
