@@ -21,7 +21,7 @@ the batch runner.
 Usage::
 
     PYTHONPATH=. python bench/bench_memory.py                     # n = 3000, streamed vs legacy
-    PYTHONPATH=. python bench/bench_memory.py --n 20000 --batch-size 8192 --no-legacy
+    PYTHONPATH=. python bench/bench_memory.py --n 20000 --batch-size 8192 --n-points 5 --repeats 1 --no-legacy
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def child(args):
     decoder = torch.nn.Linear(2, 3).double()
     m = PretrainedManifold(decoder, latent_dim=2, dtype="float64", random_state=0).fit()
     Z = np.random.RandomState(0).normal(size=(args.n, 2))
-    lin = Linear(manifold=m, batch_size=args.batch_size).fit(m.inverse_transform(Z[:50]))
+    lin = Linear(manifold=m, batch_size=args.batch_size, n_points=args.n_points).fit(m.inverse_transform(Z[:50]))
     out = None
     if args.memmap:
         out = np.lib.format.open_memmap(args.memmap, mode="w+", dtype=np.float64, shape=(args.n, args.n))
@@ -93,6 +93,7 @@ def child(args):
                 "n": args.n,
                 "mode": "legacy" if args.legacy else ("streamed+memmap" if args.memmap else "streamed"),
                 "batch_size": args.batch_size,
+                "n_points": args.n_points,
                 "pairs": args.n * (args.n - 1) // 2,
                 "seconds": round(seconds, 1),
                 "output_mb": round(args.n * args.n * 8 / 2**20, 1),
@@ -109,6 +110,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-points", type=int, default=35)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="streamed runs (to compare their hashes)")
     parser.add_argument("--no-legacy", action="store_true", help="skip the all-pairs-at-once run")
@@ -119,7 +121,7 @@ def main(argv=None):
     if args.child:
         return child(args)
     base = [sys.executable, __file__, "--child", "--n", str(args.n), "--batch-size", str(args.batch_size),
-            "--threads", str(args.threads)]
+            "--n-points", str(args.n_points), "--threads", str(args.threads)]
     runs = [base] * args.repeats
     if args.memmap:
         runs.append(base + ["--memmap", args.memmap])
@@ -135,10 +137,10 @@ def main(argv=None):
         print(json.dumps(rows[-1]), flush=True)
     if args.memmap and os.path.exists(args.memmap):
         os.remove(args.memmap)
-    print("\n| n | mode | batch_size | pairs | seconds | output MB | extra RSS MB | tracemalloc peak MB | sha256 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| n | mode | batch_size | n_points | pairs | seconds | output MB | extra RSS MB | tracemalloc peak MB | sha256 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['n']} | {r['mode']} | {r['batch_size']} | {r['pairs']} | {r['seconds']} | {r['output_mb']} | "
+        print(f"| {r['n']} | {r['mode']} | {r['batch_size']} | {r['n_points']} | {r['pairs']} | {r['seconds']} | {r['output_mb']} | "
               f"{r['extra_rss_mb']} | {r['tracemalloc_peak_mb']} | {r['sha256']} |")
     hashes = {r["sha256"] for r in rows}
     print(f"\nbit-identical across all runs: {len(hashes) == 1}")
