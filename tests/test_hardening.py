@@ -112,6 +112,8 @@ def test_non_manifold_is_rejected_by_parameter_validation(X):
 
     with pytest.raises(InvalidParameterError, match="'manifold' parameter.*embedding_map"):
         Geodesic(manifold=PCA()).fit(X)
+    with pytest.raises(InvalidParameterError, match="'manifold' parameter"):
+        clone(Linear(manifold="vae")).fit(X)  # clone itself must not fail on a non-estimator
 
 
 @pytest.mark.parametrize("bad", [-1, 0, 1.5, True])

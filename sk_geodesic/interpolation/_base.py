@@ -80,7 +80,7 @@ def _is_fitted(est):
     try:
         check_is_fitted(est)
         return True
-    except NotFittedError:
+    except (NotFittedError, TypeError):  # TypeError: not an estimator at all
         return False
 
 
