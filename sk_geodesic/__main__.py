@@ -167,7 +167,6 @@ def _lso(args):
 
     from .cluster import lso_experiment
 
-    torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     seeds = list(range(args.seeds))
     class_sets = [tuple(args.classes)] if args.classes else None
@@ -188,9 +187,19 @@ def _lso(args):
         print(f"wrote {path}")
     return 0
 
+def _env_threads():
+    from ._utils import _env_threads as read
+
+    return read()
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sk_geodesic", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="Torch intra-op threads (default: $SK_GEODESIC_THREADS, else Torch's default of one per core; "
+        "use 1 on shared machines)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit a VAE on MNIST, draw interpolations, cluster")
     demo.add_argument("--out", default="sk_geodesic_output", help="folder for the figures")
@@ -213,8 +222,17 @@ def main(argv=None):
     lso.add_argument("--out", default="lso_out", help="output folder")
     lso.add_argument("--no-figure", action="store_true")
     lso.add_argument("--fast-figures", action="store_true", help="no exact geodesics in the figure")
-    lso.add_argument("--threads", type=int, default=1, help="Torch threads")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be a positive integer, got {args.threads}")
+    threads = args.threads if args.threads is not None else _env_threads()
+    if threads is not None:
+        import torch
+
+        from . import set_config
+
+        set_config(threads=threads)
+        torch.set_num_threads(threads)  # also for work outside the estimators (plots, metrics)
     if args.command == "demo":
         return _demo(args)
     if args.command == "lso":

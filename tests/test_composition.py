@@ -121,13 +121,15 @@ def test_pipeline_pickle_round_trip(frozen_vae, data):
     assert restored.score(X) == pytest.approx(pipe.score(X))
 
 
-def test_unfrozen_fitted_manifold_is_refitted_by_clone(data):
-    """Documented sklearn semantics: clone() drops the fit of an unfrozen manifold."""
+def test_unfrozen_fitted_manifold_is_kept_by_clone(data):
+    """Policy: clone() of an interpolator keeps a fitted manifold (frozen), never re-trains it."""
     X, _ = data
     CountingVAE.n_fits = 0
     vae = CountingVAE(latent_dim=2, hidden_sizes=(16,), epochs=1, n_centers=4, random_state=0).fit(X[:60])
     km = GeodesicKMeans(2, interpolator=Linear(manifold=vae, n_points=4), random_state=0).fit(X[:60])
-    assert CountingVAE.n_fits == 2
+    assert CountingVAE.n_fits == 1
+    assert isinstance(km.interpolator_.manifold_, FrozenEstimator)
+    assert km.interpolator_.manifold_.estimator is vae
     km = GeodesicKMeans(2, interpolator=Linear(manifold=FrozenEstimator(vae), n_points=4), random_state=0).fit(X[:60])
-    assert CountingVAE.n_fits == 2
+    assert CountingVAE.n_fits == 1
     assert km.interpolator_.manifold_.estimator is vae

@@ -18,7 +18,18 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from .._utils import resolve_device, seed_from, to_numpy
+from .._utils import (
+    DEVICE_CONSTRAINT,
+    check_finite_output,
+    check_log_density,
+    check_manifold_finite,
+    check_positive_int,
+    honour_threads,
+    probe_points,
+    resolve_device,
+    seed_from,
+    to_numpy,
+)
 from ..geometry import curve_energy, curve_length, embed_curve, linear_curve
 from ..geometry.graph import LatentGraph, check_connected, graph_curves, shortest_paths
 
@@ -69,7 +80,7 @@ def _is_fitted(est):
     try:
         check_is_fitted(est)
         return True
-    except NotFittedError:
+    except (NotFittedError, TypeError):  # TypeError: not an estimator at all
         return False
 
 
@@ -96,9 +107,14 @@ class Interpolator(BaseEstimator):
     ----------
     manifold : GenerativeManifold or FrozenEstimator or None
         The generative model. A fitted one (or one wrapped in
-        :class:`sklearn.frozen.FrozenEstimator`) is used as is; an unfitted one is
-        cloned and fitted on ``X`` in :meth:`fit`. ``None`` means a default
-        :class:`~sk_geodesic.manifolds.VAE`.
+        :class:`sklearn.frozen.FrozenEstimator`) is used as is and never re-trained;
+        an unfitted one is cloned and fitted on ``X`` in :meth:`fit`. ``None`` means a
+        default :class:`~sk_geodesic.manifolds.VAE`. :func:`sklearn.base.clone` of an
+        interpolator (and so ``GridSearchCV``, ``cross_validate`` and
+        :class:`~sk_geodesic.cluster.GeodesicKMeans`) keeps a fitted manifold too: the
+        clone holds it wrapped in ``FrozenEstimator`` instead of an unfitted copy, so
+        no one pays a re-training they did not ask for. To search over the
+        manifold's own parameters, pass an unfitted manifold.
     n_points : int
         Points per discrete curve, endpoints included.
     max_iter : int
@@ -124,13 +140,13 @@ class Interpolator(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "manifold": [None, HasMethods(["fit", "transform"])],
+        "manifold": [None, HasMethods(["fit", "transform", "embedding_map", "decoding_map"])],
         "n_points": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"linear", "graph"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
+        "device": DEVICE_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Integral],
         "random_state": ["random_state"],
@@ -140,7 +156,19 @@ class Interpolator(BaseEstimator):
     # which manifold callables a subclass needs (checked at fit)
     _requires_log_density = False
 
+    # -- cloning: a fitted manifold is kept, frozen ----------------------------------------------
+    def __sklearn_clone__(self):
+        manifold = getattr(self, "manifold", None)
+        if manifold is None or isinstance(manifold, FrozenEstimator) or not _is_fitted(manifold):
+            return super().__sklearn_clone__()
+        # sklearn's clone would give an unfitted copy of the manifold and the next fit
+        # would silently re-train it: hand the clone the fitted one, frozen.
+        proxy = copy.copy(self)
+        proxy.manifold = FrozenEstimator(manifold)
+        return BaseEstimator.__sklearn_clone__(proxy)
+
     # -- fitting ------------------------------------------------------------------------------
+    @honour_threads
     def fit(self, X, y=None):
         """Fit the manifold if needed and prepare the interpolator.
 
@@ -169,6 +197,13 @@ class Interpolator(BaseEstimator):
         self.latent_dim_ = int(m.latent_dim_)
         self.device_ = m.device_
         self.dtype_ = m.dtype_
+        names = getattr(m, "feature_names_in_", None)
+        if names is not None and hasattr(self, "feature_names_in_") and not np.array_equal(names, self.feature_names_in_):
+            raise ValueError(
+                f"the feature names of X do not match those the manifold {type(m).__name__} was fitted with "
+                f"(got {list(self.feature_names_in_)[:5]}, expected {list(names)[:5]})."
+            )
+        self._check_manifold_at_fit(X)
         if self._requires_log_density and m.latent_log_density() is None and self._needs_manifold_density():
             raise ValueError(
                 f"{type(self).__name__} needs a latent log-density, but {type(m).__name__} provides "
@@ -191,6 +226,47 @@ class Interpolator(BaseEstimator):
             return self.manifold
         return clone(self.manifold).fit(X, y)
 
+    def _check_manifold_at_fit(self, X):
+        """Probe the manifold's maps (and a user ``log_density``) once, at fit.
+
+        The points are the origin, a few N(0, 0.25 I) draws and up to 8 codes of the
+        training data; a NaN/inf output or a wrongly shaped log-density is named here
+        instead of surfacing later inside a Torch solver.
+        """
+        m = self._geometry
+        context = f"at {type(self).__name__}.fit, on probe points"
+        refs = m.latent_reference_points()
+        Zref = np.asarray(refs[:8]) if refs is not None and len(refs) else self._encode_data(X[:8])
+        Zp = torch.cat(
+            [
+                probe_points(self.latent_dim_, dtype=self.dtype_, device=self.device_),
+                torch.as_tensor(Zref, dtype=self.dtype_, device=self.device_).reshape(-1, self.latent_dim_),
+            ]
+        )
+        check_manifold_finite(m, Zp, context)
+        user_log_density = getattr(self, "log_density", None)
+        if user_log_density is not None:
+            check_log_density(user_log_density, Zp, "log_density", context)
+
+    def _encode_data(self, X):
+        """Latent codes of validated data rows; a NaN/inf code is named."""
+        with warnings.catch_warnings():
+            # the interpolator has checked the feature names itself
+            warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+            Z = np.asarray(self._geometry.transform(X))
+        if Z.ndim != 2 or Z.shape != (X.shape[0], self.latent_dim_):
+            raise ValueError(
+                f"the manifold's transform returned codes of shape {Z.shape} for {X.shape[0]} rows; "
+                f"expected ({X.shape[0]}, {self.latent_dim_})."
+            )
+        bad = ~np.isfinite(Z).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"the manifold's transform (its encoder) returned NaN or inf codes for {int(bad.sum())} of "
+                f"{len(Z)} rows (first: row {int(np.flatnonzero(bad)[0])})."
+            )
+        return Z
+
     def _needs_manifold_density(self):
         return True
 
@@ -204,7 +280,7 @@ class Interpolator(BaseEstimator):
         m = self._geometry
         nodes = m.latent_reference_points()
         if nodes is None:
-            nodes = m.transform(X)
+            nodes = self._encode_data(X)
         return LatentGraph(
             m.embedding_map(), nodes, n_neighbors=self.n_neighbors, dtype=self.dtype_, device=self.device_
         )
@@ -219,16 +295,14 @@ class Interpolator(BaseEstimator):
         if latent:
             Z = check_array(X, dtype=[np.float64, np.float32], ensure_2d=False)
             Z = np.atleast_2d(Z)
-            if Z.shape[1] != self.latent_dim_:
-                raise ValueError(f"latent endpoints have {Z.shape[1]} features; the latent space has {self.latent_dim_}.")
+            if Z.ndim != 2 or Z.shape[1] != self.latent_dim_:
+                raise ValueError(f"latent endpoints have {Z.shape[-1]} features; the latent space has {self.latent_dim_}.")
             return Z
-        X = np.atleast_2d(check_array(X, dtype=[np.float64, np.float32], ensure_2d=False))
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return self._geometry.transform(X)
+        if not hasattr(X, "columns") and np.ndim(X) == 1:
+            X = np.atleast_2d(check_array(X, dtype=[np.float64, np.float32], ensure_2d=False))
+        # sklearn's conventions: feature names checked against fit, n_features_in_ checked
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._encode_data(X)
 
     def _initial_curves(self, Z0, Z1):
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
@@ -248,7 +322,45 @@ class Interpolator(BaseEstimator):
             )
         return torch.as_tensor(curves, dtype=self.dtype_, device=self.device_)
 
+    # -- solving with checks ------------------------------------------------------------------------
+    def _solve_pairs(self, Z0, Z1, keep_curves):
+        """``_run_batches`` with NaN/inf from the manifold detected and named."""
+        try:
+            res = self._run_batches(Z0, Z1, keep_curves=keep_curves)
+        except (RuntimeError, ValueError) as exc:  # e.g. a Cholesky factorisation of a NaN metric
+            self._raise_non_finite(Z0, Z1, np.arange(len(Z0)), exc)
+            raise
+        if not keep_curves:
+            self._check_finite_lengths(res[0], Z0, Z1)
+        return res
+
+    def _check_finite_lengths(self, L, Z0, Z1):
+        bad = np.flatnonzero(~np.isfinite(L))
+        if len(bad):
+            self._raise_non_finite(Z0, Z1, bad, None)
+
+    def _raise_non_finite(self, Z0, Z1, pairs, cause):
+        """Name the map that returned NaN/inf on the straight segments of ``pairs``."""
+        embed = self._geometry.embedding_map()
+        context = f"during {type(self).__name__}'s solve"
+        for start in range(0, len(pairs), self.batch_size):
+            sel = pairs[start : start + self.batch_size]
+            t0 = torch.as_tensor(Z0[sel], dtype=self.dtype_, device=self.device_)
+            t1 = torch.as_tensor(Z1[sel], dtype=self.dtype_, device=self.device_)
+            pts = linear_curve(t0, t1, self.n_points).reshape(-1, self.latent_dim_)
+            with torch.no_grad():
+                check_finite_output(embed(pts), pts, f"the embedding map of {type(self._geometry).__name__}", context)
+        if cause is not None:
+            return  # the map is finite on the segments: the error is not ours to explain
+        raise ValueError(
+            f"{type(self).__name__} produced non-finite path lengths for {len(pairs)} pairs (first: pair "
+            f"{int(pairs[0])}) although the embedding map is finite along their straight segments: the "
+            "lengths overflow (endpoints too far apart in the embedding) or the optimised curves left the "
+            "region where the map is finite."
+        )
+
     # -- public API -----------------------------------------------------------------------------------
+    @honour_threads
     def path(self, x0, x1, latent=False):
         """Interpolate between endpoints.
 
@@ -267,7 +379,7 @@ class Interpolator(BaseEstimator):
         Z0, Z1 = self._as_latent(x0, latent), self._as_latent(x1, latent)
         if Z0.shape != Z1.shape:
             raise ValueError(f"x0 and x1 must hold the same number of points, got {len(Z0)} and {len(Z1)}")
-        Z, conv, n_iter = self._run_batches(Z0, Z1, keep_curves=True)
+        Z, conv, n_iter = self._solve_pairs(Z0, Z1, keep_curves=True)
         embed = self._geometry.embedding_map()
         decode = self._geometry.decoding_map()
         with torch.no_grad():
@@ -275,40 +387,112 @@ class Interpolator(BaseEstimator):
             length = to_numpy(curve_length(embed, Zt))
             energy = to_numpy(curve_energy(embed, Zt))
             decoded = to_numpy(embed_curve(decode, Zt))
+        self._check_finite_lengths(length, Z0, Z1)
         return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), length, energy, conv, n_iter)
 
+    @honour_threads
     def length(self, X0, X1, latent=False):
         """Path lengths between aligned pairs ``X0[i]``–``X1[i]``, shape (n_pairs,)."""
         check_is_fitted(self)
         Z0, Z1 = self._as_latent(X0, latent), self._as_latent(X1, latent)
         if Z0.shape != Z1.shape:
             raise ValueError(f"X0 and X1 must have the same shape, got {Z0.shape} and {Z1.shape}")
-        return self._run_batches(Z0, Z1, keep_curves=False)[0]
+        return self._solve_pairs(Z0, Z1, keep_curves=False)[0]
 
-    def pairwise_distances(self, X, Y=None, latent=False):
+    @honour_threads
+    def pairwise_distances(self, X, Y=None, latent=False, out=None, chunk_size=None):
         """Matrix of path lengths between the rows of ``X`` and ``Y``.
 
         With ``Y=None`` only the pairs i < j of ``X`` are solved (the matrix is
         symmetric with a zero diagonal).
 
+        Pairs are generated and solved in chunks whose lengths are written straight into
+        the output, so the memory used beyond the output matrix is bounded by the chunk
+        size, not by the number of pairs. Chunks are whole multiples of ``batch_size``
+        and follow the pairs' row-major order, so the batches -- and the results, bit for
+        bit -- are the same as for one call on all pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+            Data rows (latent codes with ``latent=True``).
+        Y : array-like of shape (n_samples_Y, n_features) or None, default=None
+        latent : bool, default=False
+        out : ndarray of shape (n_samples_X, n_samples_Y) or None, default=None
+            Where to write the distances, e.g. a :class:`numpy.memmap` for matrices
+            larger than memory; a floating C- or F-ordered array. A new float64 array
+            when ``None``.
+        chunk_size : int or None, default=None
+            Pairs per chunk, rounded up to a multiple of ``batch_size``; ``None``:
+            ``batch_size * max(16, 4 * n_jobs)``.
+
         Returns
         -------
         D : ndarray of shape (n_samples_X, n_samples_Y)
+            ``out`` when given.
         """
         check_is_fitted(self)
         ZX = self._as_latent(X, latent)
-        if Y is None:
-            i, j = np.triu_indices(len(ZX), k=1)
-            D = np.zeros((len(ZX), len(ZX)))
-            if len(i):
-                d = self._run_batches(ZX[i], ZX[j], keep_curves=False)[0]
-                D[i, j] = d
-                D[j, i] = d
-            return D
-        ZY = self._as_latent(Y, latent)
-        i, j = np.meshgrid(np.arange(len(ZX)), np.arange(len(ZY)), indexing="ij")
-        d = self._run_batches(ZX[i.ravel()], ZY[j.ravel()], keep_curves=False)[0]
-        return d.reshape(len(ZX), len(ZY))
+        symmetric = Y is None
+        ZY = ZX if symmetric else self._as_latent(Y, latent)
+        nX, nY = len(ZX), len(ZY)
+        out = _check_out(out, (nX, nY))
+        total = nX * (nX - 1) // 2 if symmetric else nX * nY
+        chunk = self._chunk_pairs(chunk_size)
+        runner = self
+        if self.verbose:  # one progress bar over all chunks, none per chunk
+            runner = copy.copy(self)
+            runner.verbose = False
+        bar = tqdm(total=total, desc=type(self).__name__, unit="pair", disable=not self.verbose or total == 0)
+        if symmetric:
+            rows = np.arange(nX, dtype=np.int64)
+            row_start = rows * (2 * nX - rows - 1) // 2  # pairs (i, j > i) before row i
+            for r in range(nX):
+                out[r, r] = 0.0
+        unconverged, n_unconverged, other = [], 0, {}
+        for k0 in range(0, total, chunk):
+            k = np.arange(k0, min(k0 + chunk, total), dtype=np.int64)
+            if symmetric:
+                i = np.searchsorted(row_start, k, side="right") - 1
+                j = k - row_start[i] + i + 1
+            else:
+                i, j = np.divmod(k, nY)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                d, conv, _ = runner._solve_pairs(ZX[i], ZY[j], keep_curves=False)
+            for w in caught:
+                if not issubclass(w.category, ConvergenceWarning):
+                    other.setdefault((w.category, str(w.message)), w)
+            if not conv.all():
+                bad = np.flatnonzero(~conv)
+                n_unconverged += len(bad)
+                unconverged.extend(zip(i[bad[:5]].tolist(), j[bad[:5]].tolist()))
+            out[i, j] = d
+            bar.update(len(k))
+        bar.close()
+        if symmetric:
+            _mirror_upper(out)
+        for (category, message), _ in other.items():
+            warnings.warn(message, category, stacklevel=3)
+        if n_unconverged:
+            warnings.warn(
+                f"{type(self).__name__}: {n_unconverged} of {total} pairs did not converge within "
+                f"max_iter={self.max_iter} iterations (tol={self.tol}), e.g. (row, column) "
+                f"{unconverged[:5]}; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return out
+
+    def _chunk_pairs(self, chunk_size):
+        from joblib import effective_n_jobs
+
+        bs = int(self.batch_size)
+        if chunk_size is None:
+            n_jobs = 1 if self.n_jobs in (None, 1) else effective_n_jobs(self.n_jobs)
+            return bs * max(16, 4 * n_jobs)
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
+        return bs * -(-chunk_size // bs)
 
     def score(self, X, y=None):
         """Mean log-density-free path quality: the negative mean length ratio to Linear.
@@ -359,6 +543,32 @@ class Interpolator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _check_out(out, shape):
+    if out is None:
+        return np.zeros(shape)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array (e.g. a numpy.memmap), got {type(out).__name__}.")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}; the distance matrix has shape {shape}.")
+    if out.dtype.kind != "f":
+        raise ValueError(f"out must have a floating dtype, got {out.dtype}.")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only.")
+    return out
+
+
+def _mirror_upper(D, block_bytes=32 * 2**20):
+    """Copy the strict upper triangle of a square matrix to its lower one, by row blocks."""
+    n = D.shape[0]
+    step = max(1, min(256, block_bytes // (D.itemsize * max(n, 1))))
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        D[r0:r1, :r0] = D[:r0, r0:r1].T
+        block = D[r0:r1, r0:r1]
+        low = np.tril_indices(r1 - r0, -1)
+        block[low] = block.T[low]
 
 
 def _solve_batch(interp, Z0, Z1, keep_curves):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._utils import seed_from
+from .._utils import check_finite_output, probe_points, seed_from
 from ..geometry.realism import (
     ChiSquareRealismIndex,
     GaussianFeatureLogLikelihood,
@@ -38,12 +38,19 @@ class _MLPFeatures(torch.nn.Module):
 
 def _train_feature_extractor(X, y, seed, dtype, device, epochs=30):
     classes, yi = np.unique(y, return_inverse=True)
-    torch.manual_seed(seed)
-    net = _MLPFeatures(X.shape[1], len(classes)).to(device, dtype)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG: restore it
+        net = _MLPFeatures(X.shape[1], len(classes))
+    with torch.no_grad():  # Torch's default Linear initialisation, from the local generator
+        for layer in net.modules():
+            if isinstance(layer, torch.nn.Linear):
+                bound = 1.0 / np.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=gen)
+                layer.bias.uniform_(-bound, bound, generator=gen)
+    net = net.to(device, dtype)
     Xt = torch.as_tensor(X, dtype=dtype, device=device)
     yt = torch.as_tensor(yi, device=device)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(seed)
     with torch.enable_grad():
         for _ in range(epochs):
             perm = torch.randperm(len(Xt), generator=gen)
@@ -54,6 +61,14 @@ def _train_feature_extractor(X, y, seed, dtype, device, epochs=30):
                 loss.backward()
                 opt.step()
     return net.eval().requires_grad_(False)
+
+
+def _keep_best(best, best_f, current, f_now):
+    """Per pair, the curve of lowest (finite) objective so far: (curves, objectives)."""
+    improved = torch.isfinite(f_now) & (f_now < best_f)
+    if not bool(improved.any()):
+        return best, best_f
+    return torch.where(improved.to(current.device)[:, None, None], current, best), torch.where(improved, f_now, best_f)
 
 
 class RealismIndex(Interpolator):
@@ -74,6 +89,12 @@ class RealismIndex(Interpolator):
     random-segment step of §4 (each pair draws i < j and straightens z_i…z_j if
     that lowers its objective). With ε = 0.5 the weights are constant and the
     problem is the plain energy: it is then solved exactly as :class:`Geodesic`.
+
+    Adam's steps have a fixed size in latent units, so each pair returns the curve of
+    lowest objective met during the optimisation (at worst its initial curve): endpoints
+    a tiny gap apart get a path of about the gap's length. The global Torch RNG is never
+    used: the default feature extractor is initialised and trained from a local
+    generator seeded by ``random_state``.
 
     Parameters
     ----------
@@ -211,6 +232,7 @@ class RealismIndex(Interpolator):
         self.feature_extractor_ = None
         seed = seed_from(self.random_state)
         if callable(index):
+            self._check_index_callable(index)
             self.index_ = "callable"
             self.realism_index_ = index
             return
@@ -268,6 +290,25 @@ class RealismIndex(Interpolator):
             )
         self.realism_index_ = ScoreRealismIndex(score, cdf.to(self.device_))
 
+    def _check_index_callable(self, index):
+        Z = probe_points(self.latent_dim_, dtype=self.dtype_, device=self.device_)
+        try:
+            with torch.no_grad():
+                r = index(Z)
+        except Exception as exc:  # the user's callable: say which piece broke
+            raise ValueError(f"the realism index callable failed on a batch of shape {tuple(Z.shape)}: {exc}") from exc
+        if not isinstance(r, torch.Tensor) or tuple(r.shape) != (Z.shape[0],):
+            raise ValueError(
+                "a callable index must map (N, latent_dim) to a Torch tensor of shape (N,) with values in "
+                f"[0, 1]; got {type(r).__name__} of shape {tuple(getattr(r, 'shape', ()))} for N={Z.shape[0]}."
+            )
+        check_finite_output(r, Z, "the realism index callable", "at fit, on probe points")
+        if bool(((r < 0) | (r > 1)).any()):
+            raise ValueError(
+                f"a callable index must return values in [0, 1]; got values in [{float(r.min()):.4g}, "
+                f"{float(r.max()):.4g}] at the probe points."
+            )
+
     def _objective(self, Z):
         return realism_energy(self._geometry.embedding_map(), self.realism_index_, Z, self.epsilon)
 
@@ -285,6 +326,12 @@ class RealismIndex(Interpolator):
         n_iter = torch.zeros(B, dtype=torch.long)
         converged = torch.zeros(B, dtype=torch.bool)
         full = lambda I: torch.cat([ends0, I, ends1], dim=1)
+        # Adam's steps have a fixed size in latent units, whatever the pair's scale: keep,
+        # per pair, the best curve seen (at worst the initial one), so endpoints a tiny
+        # gap apart never get a path far longer than the gap.
+        with torch.no_grad():
+            best_f = self._objective(full(inner)).cpu()
+            best = inner.detach().clone()
         with torch.enable_grad():
             for it in range(int(self.max_iter)):
                 f = self._objective(full(inner))
@@ -299,10 +346,12 @@ class RealismIndex(Interpolator):
                         Zs, _ = straighten_segments(self._objective, full(inner), 1, generator=gen)
                         inner.copy_(Zs[:, 1:-1])
                 with torch.no_grad():
-                    history.append(self._objective(full(inner)).cpu())
+                    f_now = self._objective(full(inner)).cpu()
+                    history.append(f_now)
+                    best, best_f = _keep_best(best, best_f, inner.detach(), f_now)
                 if len(history) > 20:
                     old, new = history[-21], history[-1]
                     converged |= (old - new) <= self.tol * old.abs().clamp_min(1e-12)
                     if bool(converged.all()):
                         break
-        return full(inner).detach(), converged, n_iter
+        return full(best).detach(), converged, n_iter

@@ -19,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._utils import to_numpy, to_tensor
+from .._utils import check_positive_int, honour_threads, to_numpy, to_tensor
 
 
 def _is_torch_state(value):
@@ -82,6 +82,7 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
             out.append(to_numpy(fn(a)))
         return np.concatenate(out, axis=0)
 
+    @honour_threads
     def transform(self, X):
         """Encode data to latent codes.
 
@@ -97,6 +98,7 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         X = self._validate_X(X)
         return self._batched(self._encode, X).astype(X.dtype, copy=False)
 
+    @honour_threads
     def inverse_transform(self, Z):
         """Decode latent codes to the decoded mean in data space.
 
@@ -112,8 +114,15 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         Z = self._validate_Z(Z)
         return self._batched(self._decode, Z).astype(Z.dtype, copy=False)
 
+    @honour_threads
     def sample(self, n_samples=1, random_state=None):
         """Draw latent codes from the model's latent distribution and decode them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples, at least 1.
+        random_state : int, RandomState instance or None, default=None
 
         Returns
         -------
@@ -121,6 +130,7 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, latent_dim)
         """
         check_is_fitted(self)
+        n_samples = check_positive_int(n_samples, "n_samples")
         from .._utils import torch_generator
 
         gen = torch_generator(random_state, "cpu")

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from torch import nn
 
-from .._utils import resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
+from .._utils import DEVICE_CONSTRAINT, honour_threads, resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
 from ..geometry.density import StandardNormalLogDensity
 from ._base import GenerativeManifold
 from ._inversion import best_of_candidates, invert_decoder
@@ -207,7 +207,7 @@ class GAN(GenerativeManifold):
         "inversion_steps": [Interval(Integral, 0, None, closed="left")],
         "n_candidates": [Interval(Integral, 0, None, closed="left")],
         "prior_weight": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
+        "device": DEVICE_CONSTRAINT,
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -315,6 +315,7 @@ class GAN(GenerativeManifold):
         return [m.to(self.device_, self.dtype_) for m in (generator, discriminator, encoder)]
 
     # -- training ----------------------------------------------------------------------------
+    @honour_threads
     def fit(self, X, y=None):
         """Train the GAN on ``X``, then its encoder on generated pairs.
 

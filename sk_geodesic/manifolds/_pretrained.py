@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +11,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .._utils import resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
+from .._utils import (
+    DEVICE_CONSTRAINT,
+    check_finite_output,
+    honour_threads,
+    probe_points,
+    resolve_device,
+    resolve_dtype,
+    seed_from,
+    to_numpy,
+    to_tensor,
+)
 from ._base import GenerativeManifold
 from ._inversion import best_of_candidates, invert_decoder
 from ._networks import has_piecewise_linear_activation
@@ -28,15 +39,27 @@ def _infer_latent_dim(module):
 class PretrainedManifold(GenerativeManifold):
     """A manifold from your own pretrained Torch decoder, with optional extras.
 
-    Nothing is trained: ``fit`` only checks that the pieces fit together (the decoder's
-    output matches ``n_features``) and encodes ``X`` as reference points for graph
-    geodesics. This is the way to bring an existing VAE/GAN, or an analytic map with
-    known geometry, to the interpolators.
+    Nothing is trained: ``fit`` only checks that the pieces fit together and encodes
+    ``X`` as reference points for graph geodesics. This is the way to bring an existing
+    VAE/GAN, or an analytic map with known geometry, to the interpolators.
+
+    ``fit`` evaluates every piece at a few fixed probe points (the origin and seven
+    standard-normal draws) and raises a ``ValueError`` naming the piece when the decoder
+    or ``std_network`` returns NaN/inf or the wrong number of rows, the encoder returns
+    codes of the wrong width, or ``log_density`` does not return one finite value per
+    point (an ``(N, 1)`` output is accepted and flattened). Outputs of every callable are
+    cast to ``dtype``, so a float64 callable works under ``dtype="float32"``.
+
+    The modules you pass are never changed: ``fit`` works on deep copies (moved to
+    ``device``/``dtype``, in eval mode, with gradients of their weights switched off),
+    stored as ``decoder_``, ``encoder_``, ``std_network_`` and ``log_density_``. Plain
+    callables are used as they are.
 
     Parameters
     ----------
     decoder : callable or torch.nn.Module
-        z ↦ x, mapping ``(N, latent_dim)`` to ``(N, ...)``; outputs are flattened.
+        z ↦ x, mapping ``(N, latent_dim)`` to ``(N, ...)``; outputs are flattened. It
+        is always called with a batch (single points are passed as batches of one).
     latent_dim : int or None, default=None
         Inferred from the decoder's first ``nn.Linear`` when ``None``.
     encoder : callable, torch.nn.Module or None, default=None
@@ -61,6 +84,8 @@ class PretrainedManifold(GenerativeManifold):
     n_features_in_ : int
     latent_train_ : ndarray of shape (n_samples, latent_dim)
         Codes of the data given to ``fit``.
+    decoder_, encoder_, std_network_, log_density_ : callable or None
+        The pieces in use (copies of the modules passed in).
 
     Examples
     --------
@@ -83,7 +108,7 @@ class PretrainedManifold(GenerativeManifold):
         "prior": [None, StrOptions({"normal"})],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
         "inversion_steps": [Interval(Integral, 0, None, closed="left")],
-        "device": [str, torch.device],
+        "device": DEVICE_CONSTRAINT,
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
     }
@@ -114,6 +139,7 @@ class PretrainedManifold(GenerativeManifold):
         self.dtype = dtype
         self.random_state = random_state
 
+    @honour_threads
     def fit(self, X=None, y=None):
         """Check the decoder and, if ``X`` is given, encode it as reference points.
 
@@ -137,19 +163,15 @@ class PretrainedManifold(GenerativeManifold):
         self.encoder_ = self._place(self.encoder)
         self.std_network_ = self._place(self.std_network)
         self.log_density_ = self._place(self.log_density)
-        probe = torch.zeros(2, self.latent_dim_, device=self.device_, dtype=self.dtype_)
-        try:
-            with torch.no_grad():
-                out = self.decoder_(probe)
-        except Exception as exc:  # the user's module: say which piece broke
-            raise ValueError(
-                f"the decoder failed on a batch of shape (2, {self.latent_dim_}): {exc}"
-            ) from exc
-        if not isinstance(out, torch.Tensor) or out.shape[0] != 2:
+        probe = probe_points(self.latent_dim_, dtype=self.dtype_, device=self.device_)
+        n_probe = probe.shape[0]
+        out = self._call_piece("decoder", self.decoder_, probe)
+        if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != n_probe:
             raise ValueError(
                 "the decoder must map a batch (N, latent_dim) to a tensor with N rows; "
-                f"got {type(out).__name__} of shape {getattr(out, 'shape', None)}"
+                f"got {type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))} for N={n_probe}"
             )
+        check_finite_output(out, probe, "the decoder", "at fit, on probe points")
         n_out = int(np.prod(out.shape[1:]))
         self.output_shape_ = tuple(out.shape[1:])
         if X is not None:
@@ -161,44 +183,87 @@ class PretrainedManifold(GenerativeManifold):
                 )
         else:
             self.n_features_in_ = n_out
-        if self.std_network_ is not None:
-            with torch.no_grad():
-                s = self.std_network_(probe)
-            if int(np.prod(s.shape[1:])) != n_out:
-                raise ValueError(f"std_network outputs {tuple(s.shape[1:])} per point; expected {n_out} values")
+        self._check_pieces(probe, out, n_out)
         self.piecewise_linear_ = has_piecewise_linear_activation(self.decoder)
         self.latent_train_ = None if X is None else self.transform(X).astype(np.float64)
         return self
 
+    def _check_pieces(self, probe, out, n_out):
+        """std_network, log_density and encoder: shapes and finiteness at the probe points."""
+        n_probe = probe.shape[0]
+        if self.std_network_ is not None:
+            s = self._call_piece("std_network", self.std_network_, probe)
+            if not isinstance(s, torch.Tensor) or s.dim() < 1 or s.shape[0] != n_probe or int(np.prod(s.shape[1:])) != n_out:
+                raise ValueError(
+                    f"std_network must map (N, latent_dim) to N rows of {n_out} values (the decoder's "
+                    f"output size); got shape {tuple(getattr(s, 'shape', ()))} for N={n_probe}"
+                )
+            check_finite_output(s, probe, "std_network", "at fit, on probe points")
+        if self.log_density_ is not None:
+            lp = self._call_piece("log_density", self.log_density_, probe)
+            if not isinstance(lp, torch.Tensor) or tuple(lp.shape) not in {(n_probe,), (n_probe, 1)}:
+                raise ValueError(
+                    "log_density must map (N, latent_dim) to a tensor of shape (N,); got "
+                    f"{type(lp).__name__} of shape {tuple(getattr(lp, 'shape', ()))} for N={n_probe}"
+                )
+            check_finite_output(lp, probe, "log_density", "at fit, on probe points")
+        if self.encoder_ is not None:
+            with torch.no_grad():
+                x = out.reshape(n_probe, -1).to(self.dtype_)
+            z = self._call_piece("encoder", self.encoder_, x)
+            if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[0] != n_probe or int(np.prod(z.shape[1:])) != self.latent_dim_:
+                raise ValueError(
+                    f"the encoder must map (N, n_features) to codes of shape (N, {self.latent_dim_}) "
+                    f"(latent_dim); got shape {tuple(getattr(z, 'shape', ()))} for N={n_probe}"
+                )
+            check_finite_output(z, x, "the encoder", "at fit, on decoded probe points")
+
+    def _call_piece(self, name, fn, arg):
+        try:
+            with torch.no_grad():
+                return fn(arg)
+        except Exception as exc:  # the user's callable: say which piece broke
+            raise ValueError(f"the {name} failed on a batch of shape {tuple(arg.shape)}: {exc}") from exc
+
     def _place(self, fn):
+        """A copy of a user module on the manifold's device/dtype, in eval mode."""
         if isinstance(fn, nn.Module):
-            return fn.to(self.device_, self.dtype_).eval()
+            module = copy.deepcopy(fn).to(self.device_, self.dtype_).eval()
+            return module.requires_grad_(False)
         return fn
 
+    # The user's callables always see a batch (N, latent_dim): single points (as the
+    # geometry core's vmapped Jacobians pass them) and curves (B, n, d) are reshaped.
     def _decode(self, z):
-        out = self.decoder_(z)
-        return out.reshape(*z.shape[:-1], -1)
+        out = self.decoder_(z.reshape(-1, z.shape[-1]))
+        return out.reshape(*z.shape[:-1], -1).to(z.dtype)
 
     def _embed(self, z):
         x = self._decode(z)
         if self.std_network_ is None:
             return x
-        s = self.std_network_(z).reshape(*z.shape[:-1], -1)
+        s = self.std_network_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1).to(z.dtype)
         return torch.cat([x, s], dim=-1)
 
     @property
     def _log_density(self):
-        return self.log_density_
+        if self.log_density_ is None:
+            return None
+        return self._flat_log_density
+
+    def _flat_log_density(self, z):
+        return self.log_density_(z.reshape(-1, z.shape[-1])).reshape(z.shape[:-1]).to(z.dtype)
 
     def _encode(self, x):
         if self.encoder_ is not None:
-            return self.encoder_(x).reshape(x.shape[0], -1)
+            return self.encoder_(x).reshape(x.shape[0], -1).to(x.dtype)
         gen = torch.Generator().manual_seed(seed_from(self.random_state))
         cand = self._sample_latent(self.n_candidates, gen).to(self.device_, self.dtype_)
         z0 = best_of_candidates(self._decode, x, cand)
         with torch.enable_grad():
             return invert_decoder(self._decode, x, z0, n_steps=self.inversion_steps)
 
+    @honour_threads
     def transform(self, X):
         check_is_fitted(self)
         X = self._validate_X(X)

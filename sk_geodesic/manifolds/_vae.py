@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .._utils import resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor, torch_generator
+from .._utils import DEVICE_CONSTRAINT, check_positive_int, honour_threads, resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor, torch_generator  # noqa: E501
 from ..geometry.density import GaussianMixtureLogDensity
 from ._base import GenerativeManifold
 from ._networks import ACTIVATIONS, ConstantStd, RBFPrecision, SoftplusStd, mlp
@@ -127,7 +127,7 @@ class VAE(GenerativeManifold):
         "std_epochs": [None, Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "device": [str, torch.device],
+        "device": DEVICE_CONSTRAINT,
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -174,6 +174,7 @@ class VAE(GenerativeManifold):
         self.verbose = verbose
 
     # -- training ------------------------------------------------------------------------
+    @honour_threads
     def fit(self, X, y=None):
         """Train the VAE on ``X`` (rows are flattened data points).
 
@@ -187,7 +188,8 @@ class VAE(GenerativeManifold):
         self : VAE
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        # at least two rows: the latent density and the σ network are fitted to the codes
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         hidden = tuple(int(h) for h in np.atleast_1d(self.hidden_sizes))
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden_sizes must be a non-empty tuple of positive ints, got {self.hidden_sizes!r}")
@@ -308,6 +310,7 @@ class VAE(GenerativeManifold):
         Z = self._validate_Z(Z)
         return self._batched(self.module_.dec_std, Z).astype(Z.dtype, copy=False)
 
+    @honour_threads
     def score_samples(self, X, n_draws=8):
         """Evidence lower bound (ELBO) of each sample, a Monte-Carlo estimate.
 
@@ -316,6 +319,7 @@ class VAE(GenerativeManifold):
         the order or batching of the rows.
         """
         check_is_fitted(self)
+        n_draws = check_positive_int(n_draws, "n_draws")
         X = self._validate_X(X)
         gen = torch.Generator().manual_seed(seed_from(self.random_state))
         noise = torch.randn(n_draws, 1, self.latent_dim_, generator=gen, dtype=self.dtype_).to(self.device_)

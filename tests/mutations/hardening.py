@@ -1,0 +1,189 @@
+"""Breaks of the input validation, memory bounds and settings of issue 9 (hardening)."""
+
+import contextlib
+
+from . import Break
+
+T = "tests/test_hardening.py::"
+
+
+def _no_finite_checks(mp):
+    import sk_geodesic._utils as utils
+    import sk_geodesic.interpolation._base as base
+    import sk_geodesic.interpolation._realism as realism
+    import sk_geodesic.manifolds._pretrained as pretrained
+
+    noop = lambda *args, **kwargs: None  # noqa: E731
+    for mod in (utils, base, realism, pretrained):
+        mp.setattr(mod, "check_finite_output", noop)
+
+
+def _no_length_check(mp):
+    from sk_geodesic.interpolation._base import Interpolator
+
+    mp.setattr(Interpolator, "_check_finite_lengths", lambda self, L, Z0, Z1: None)
+
+
+def _no_piece_checks(mp):
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    mp.setattr(PretrainedManifold, "_check_pieces", lambda self, probe, out, n_out: None)
+
+
+def _no_user_log_density_check(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base, "check_log_density", lambda *args, **kwargs: None)
+
+
+def _any_device_string(mp):
+    from sk_geodesic._utils import DeviceOption
+
+    mp.setattr(DeviceOption, "is_satisfied_by", lambda self, val: True)
+
+
+def _no_positive_int_checks(mp):
+    import sk_geodesic.manifolds._base as mbase
+    import sk_geodesic.manifolds._vae as vae
+
+    mp.setattr(mbase, "check_positive_int", lambda value, name: int(value))
+    mp.setattr(vae, "check_positive_int", lambda value, name: int(value))
+
+
+def _vae_one_row(mp):
+    import sk_geodesic.manifolds._vae as vae
+
+    original = vae.validate_data
+
+    def validate(est, X, **kwargs):
+        kwargs.pop("ensure_min_samples", None)
+        return original(est, X, **kwargs)
+
+    mp.setattr(vae, "validate_data", validate)
+
+
+def _clone_drops_fit(mp):
+    from sklearn.base import BaseEstimator
+
+    from sk_geodesic.interpolation._base import Interpolator
+
+    mp.setattr(Interpolator, "__sklearn_clone__", BaseEstimator.__sklearn_clone__)
+
+
+def _pretrained_in_place(mp):
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    def place(self, fn):
+        import torch
+
+        if isinstance(fn, torch.nn.Module):
+            return fn.to(self.device_, self.dtype_).eval()
+        return fn
+
+    mp.setattr(PretrainedManifold, "_place", place)
+
+
+def _no_dtype_cast(mp):
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    mp.setattr(PretrainedManifold, "_decode", lambda self, z: self.decoder_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1))
+
+
+def _single_points_unbatched(mp):
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    mp.setattr(PretrainedManifold, "_decode", lambda self, z: self.decoder_(z).reshape(*z.shape[:-1], -1).to(z.dtype))
+
+
+def _names_ignored(mp):
+    import numpy as np
+
+    import sk_geodesic.interpolation._base as base
+
+    original = base.validate_data
+
+    def validate(est, X, **kwargs):
+        if kwargs.get("reset") is False:
+            X = np.asarray(X)  # drops the column names: no check, no warning
+            kwargs["skip_check_array"] = False
+        return original(est, X, **kwargs)
+
+    mp.setattr(base, "validate_data", validate)
+
+
+def _realism_keeps_last(mp):
+    import sk_geodesic.interpolation._realism as realism
+
+    mp.setattr(realism, "_keep_best", lambda best, best_f, current, f_now: (current, f_now))
+
+
+def _global_rng(mp):
+    import torch
+
+    import sk_geodesic.interpolation._realism as realism
+
+    original = realism._train_feature_extractor
+
+    def seeded(X, y, seed, *args, **kwargs):
+        torch.manual_seed(seed)
+        return original(X, y, seed, *args, **kwargs)
+
+    mp.setattr(realism, "_train_feature_extractor", seeded)
+
+
+def _one_chunk(mp):
+    from sk_geodesic.interpolation._base import Interpolator
+
+    mp.setattr(Interpolator, "_chunk_pairs", lambda self, chunk_size: 10**12)
+
+
+def _no_mirror(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base, "_mirror_upper", lambda D: None)
+
+
+def _threads_ignored(mp):
+    import sk_geodesic._utils as utils
+
+    mp.setattr(utils, "torch_threads", lambda threads=None: contextlib.nullcontext())
+
+
+BREAKS = [
+    Break("no_finite_checks", "NaN/inf from decoders, encoders, log-densities are not detected",
+          _no_finite_checks, [T + "test_nan_decoder_during_a_solve_is_named",
+                              T + "test_nan_manifold_is_named_at_interpolator_fit"]),
+    Break("no_length_check", "non-finite path lengths are returned silently", _no_length_check,
+          [T + "test_nan_decoder_during_a_solve_is_named"]),
+    Break("no_piece_checks", "PretrainedManifold.fit does not probe std_network/log_density/encoder",
+          _no_piece_checks, [T + "test_pretrained_pieces_are_checked_at_fit"]),
+    Break("no_user_log_density_check", "an interpolator's log_density of shape (N, 1) is not caught at fit",
+          _no_user_log_density_check, [T + "test_user_log_density_shape_is_checked_at_fit"]),
+    Break("any_device_string", "device='gpu' passes parameter validation", _any_device_string,
+          [T + "test_bad_device_fails_parameter_validation"]),
+    Break("no_positive_int_checks", "sample(-1) and score_samples(n_draws=0) are not validated",
+          _no_positive_int_checks, [T + "test_sample_needs_a_positive_integer",
+                                    T + "test_score_samples_needs_positive_draws"]),
+    Break("vae_one_row", "VAE.fit trains on a single row", _vae_one_row,
+          [T + "test_vae_fit_on_one_row_fails_before_training"]),
+    Break("clone_drops_fit", "clone() of an interpolator drops its manifold's fit (re-training)",
+          _clone_drops_fit, [T + "test_clone_and_grid_search_keep_a_fitted_manifold",
+                             "tests/test_composition.py::test_unfrozen_fitted_manifold_is_kept_by_clone"]),
+    Break("pretrained_in_place", "PretrainedManifold.fit converts the user's module in place",
+          _pretrained_in_place, [T + "test_pretrained_fit_does_not_touch_the_users_module"]),
+    Break("no_dtype_cast", "a float64 decoder under dtype='float32' is not cast", _no_dtype_cast,
+          [T + "test_float64_callable_under_float32"]),
+    Break("single_points_unbatched", "single points reach a batch-only decoder unbatched",
+          _single_points_unbatched, [T + "test_single_point_calls_reach_a_batch_only_decoder"]),
+    Break("names_ignored", "interpolators ignore feature names", _names_ignored, [T + "test_feature_names"]),
+    Break("realism_keeps_last", "RealismIndex returns its last Adam iterate, not the best curve",
+          _realism_keeps_last, [T + "test_identical_and_tiny_gaps"]),
+    Break("global_rng", "the default feature extractor reseeds Torch's global RNG", _global_rng,
+          [T + "test_realism_features_leaves_the_global_rng_alone"]),
+    Break("one_chunk", "pairwise_distances holds every pair at once", _one_chunk,
+          [T + "test_streamed_distances_bound_memory"]),
+    Break("no_mirror", "the symmetric matrix's lower triangle is left empty", _no_mirror,
+          [T + "test_streamed_distances_are_bit_identical"]),
+    Break("threads_ignored", "the threads setting is not applied", _threads_ignored,
+          [T + "test_threads_setting_is_honoured"]),
+]
