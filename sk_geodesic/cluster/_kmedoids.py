@@ -8,11 +8,13 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils import honour_threads
 from ..geometry.graph import (
     DisconnectedGraphError,
     LatentGraph,
@@ -198,9 +200,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     interpolator : Interpolator or None, default=None
         Gives the manifold (``interpolator.manifold``) and the path lengths. It is
         cloned and fitted on ``X``; a manifold that is already fitted, or wrapped in
-        :class:`sklearn.frozen.FrozenEstimator`, is reused without training (note
-        that :func:`~sklearn.base.clone` of a fitted but unfrozen manifold yields an
-        unfitted one). ``None`` means :class:`~sk_geodesic.interpolation.Linear`
+        :class:`sklearn.frozen.FrozenEstimator`, is reused without training (cloning an
+        interpolator keeps a fitted manifold fitted, wrapped in ``FrozenEstimator``). ``None`` means :class:`~sk_geodesic.interpolation.Linear`
         with a default VAE.
     distance : {"geodesic", "graph"}, default="geodesic"
         Distance used during the iterations (see above).
@@ -398,6 +399,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                     raise
                 k = 2 * k
 
+    @honour_threads
     def fit(self, X, y=None):
         """Cluster ``X``.
 
@@ -628,6 +630,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             return D
         return self._exact_distances(Z)
 
+    @honour_threads
     def transform(self, X):
         """Path lengths from ``X`` to the medoids.
 
@@ -645,6 +648,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Fit, then return :meth:`transform` of ``X``."""
         return self.fit(X, y).transform(X)
 
+    @honour_threads
     def predict(self, X):
         """Index of the nearest medoid (by path length) of each row of ``X``.
 
