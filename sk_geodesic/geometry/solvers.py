@@ -131,6 +131,11 @@ def _penalty_terms(point_penalty, Zi):
     return h.detach().sum(-1), g.detach()
 
 
+def _stopping_scale(objective, energy):
+    """Scale of the stopping tests: the energy part, never the (shiftable) objective."""
+    return energy
+
+
 @torch.no_grad()
 def solve_energy(
     embed,
@@ -154,7 +159,9 @@ def solve_energy(
         Most Gauss–Newton iterations per curve.
     tol : float
         A curve has converged when an accepted step lowers its objective by less than
-        ``tol`` relative, or its gradient is negligible.
+        ``tol`` times its current energy part Σ‖Δφ_i‖², or its gradient is negligible.
+        The test never looks at the objective's value itself, so adding a constant to
+        ``point_penalty`` (or a penalty that makes F negative) changes nothing.
     point_penalty : callable or None
         h, ``(N, d) -> (N,)``, summed over the interior points with weight
         ``penalty_weight``; enters through its gradient (the damping absorbs its
@@ -213,6 +220,9 @@ def solve_energy(
         full = torch.cat([phi_start[active, None], Xi, phi_end[active, None]], dim=1)
         r = full[:, 1:] - full[:, :-1]  # (b, m+1, D)
         f_now = r.pow(2).sum((-1, -2))
+        # The energy part sets the scale of the stopping tests: the penalty may be
+        # negative or shifted by any constant, and the solver must not care.
+        e_now = f_now.clone()
         # ½∇F at interior point k: J_kᵀ(r_{k-1} − r_k)
         grad = torch.einsum("bmDd,bmD->bmd", J, r[:, :-1] - r[:, 1:])
         if use_penalty:
@@ -226,7 +236,12 @@ def solve_energy(
         jitter = 1e-8 * scale.clamp_min(torch.finfo(dt).tiny)
         objective[active] = f_now
         gnorm = grad.flatten(1).norm(dim=-1)
-        done_now = (f_now <= torch.finfo(dt).tiny) | (gnorm <= 1e-12 * (1 + f_now))
+        e_now = _stopping_scale(f_now, e_now)
+        # Offset-invariant: a zero-energy curve is done only without a penalty, and the
+        # gradient test is scaled by the energy part, never by F (which a constant shifts).
+        done_now = gnorm <= 1e-12 * (1 + e_now)
+        if not use_penalty:
+            done_now = done_now | (e_now <= torch.finfo(dt).tiny)
         # Inner loop: raise damping until the step lowers the objective.
         accepted = torch.zeros(b, dtype=torch.bool, device=dev)
         rel_drop = torch.zeros(b, dtype=dt, device=dev)
@@ -247,7 +262,7 @@ def solve_energy(
             if good.numel():
                 Z[active[good], 1:-1] = Zc[ok]
                 objective[active[good]] = f_new[ok]
-                rel_drop[good] = (f_now[good] - f_new[ok]) / f_now[good].abs().clamp_min(torch.finfo(dt).tiny)
+                rel_drop[good] = (f_now[good] - f_new[ok]) / e_now[good].clamp_min(torch.finfo(dt).tiny)
                 accepted[good] = True
                 lam[active[good]] = (lam[active[good]] / 3.0).clamp_min(1e-9)
             bad = p[~ok]
