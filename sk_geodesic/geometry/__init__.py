@@ -5,7 +5,10 @@ Euclidean pullback is the latent metric G(z) = J_φ(z)ᵀ J_φ(z).
 """
 
 from .curves import (
+    LENGTH_SUBDIVISIONS,
     curve_energy,
+    curve_length_energy,
+    subdivide,
     curve_length,
     embed_curve,
     linear_curve,
@@ -15,10 +18,13 @@ from .curves import (
 )
 from .density import GaussianMixtureLogDensity, StandardNormalLogDensity
 from .metric import condition_number, jacobian, log_det_metric, magnification_factor, metric_tensor
-from .solvers import SolverResult, block_tridiagonal_solve, solve_energy
+from .solvers import SolverResult, block_tridiagonal_solve, solve_energy, solve_geodesic
 
 __all__ = [
+    "LENGTH_SUBDIVISIONS",
     "curve_energy",
+    "curve_length_energy",
+    "subdivide",
     "curve_length",
     "embed_curve",
     "linear_curve",
@@ -35,4 +41,5 @@ __all__ = [
     "SolverResult",
     "block_tridiagonal_solve",
     "solve_energy",
+    "solve_geodesic",
 ]

@@ -21,21 +21,72 @@ def embed_curve(embed, Z):
     return embed(Z.reshape(B * n, d)).reshape(B, n, -1)
 
 
-def segment_lengths(embed, Z):
-    """‖Δφ_i‖ for each segment: (B, n−1)."""
-    X = embed_curve(embed, Z)
-    return (X[:, 1:] - X[:, :-1]).norm(dim=-1)
+#: Sub-segments per latent segment used for the lengths the estimators report: the
+#: curve between two nodes is a straight latent segment, and its φ-length is measured
+#: at this resolution (a dense evaluation of the returned piecewise-linear curve).
+LENGTH_SUBDIVISIONS = 16
+
+_CHUNK_POINTS = 32768
 
 
-def curve_length(embed, Z):
-    """Discrete length Σ‖Δφ_i‖ of each curve: (B,)."""
-    return segment_lengths(embed, Z).sum(-1)
+def subdivide(Z, subdivisions):
+    """Insert ``subdivisions − 1`` equally spaced points in every latent segment.
+
+    (B, n, d) → (B, (n − 1)·subdivisions + 1, d); the curve (piecewise linear in latent
+    space) is unchanged.
+    """
+    s = int(subdivisions)
+    if s == 1:
+        return Z
+    B, n, d = Z.shape
+    a = torch.arange(s, dtype=Z.dtype, device=Z.device) / s
+    seg = Z[:, :-1, None] + a[None, None, :, None] * (Z[:, 1:, None] - Z[:, :-1, None])
+    return torch.cat([seg.reshape(B, (n - 1) * s, d), Z[:, -1:]], 1)
 
 
-def curve_energy(embed, Z):
-    """Discrete energy (n−1)Σ‖Δφ_i‖² of each curve: (B,)."""
-    X = embed_curve(embed, Z)
-    return (Z.shape[1] - 1) * (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2))
+def _sub_steps(embed, Z, subdivisions):
+    """‖Δφ‖ over the sub-segments, (B, n−1, s), evaluated a few curves at a time."""
+    B, n, d = Z.shape
+    s = int(subdivisions)
+    per_curve = (n - 1) * s + 1
+    step = max(1, _CHUNK_POINTS // per_curve)
+    out = []
+    for i in range(0, B, step):
+        X = embed_curve(embed, subdivide(Z[i : i + step], s))
+        out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s))
+    if not out:
+        return Z.new_zeros(0, n - 1, s)
+    return torch.cat(out)
+
+
+def segment_lengths(embed, Z, subdivisions=1):
+    """φ-length of each latent segment: (B, n−1).
+
+    With ``subdivisions > 1`` each straight latent segment is measured at that many
+    sub-segments (the length of the piecewise-linear curve, not of its chords).
+    """
+    return _sub_steps(embed, Z, subdivisions).sum(-1)
+
+
+def curve_length(embed, Z, subdivisions=1):
+    """Length Σ‖Δφ‖ of each curve, its segments measured at ``subdivisions`` sub-segments: (B,).
+
+    ``subdivisions=1`` is the discrete (chord) length of the nodes;
+    ``subdivisions=LENGTH_SUBDIVISIONS`` the dense length the estimators report.
+    """
+    return _sub_steps(embed, Z, subdivisions).sum((-1, -2))
+
+
+def curve_energy(embed, Z, subdivisions=1):
+    """Discrete energy (N−1)Σ‖Δφ‖² of each curve over its N − 1 (sub-)segments: (B,)."""
+    steps = _sub_steps(embed, Z, subdivisions)
+    return steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
+
+
+def curve_length_energy(embed, Z, subdivisions=LENGTH_SUBDIVISIONS):
+    """(length, energy) of each curve from one dense evaluation (see :func:`curve_length`)."""
+    steps = _sub_steps(embed, Z, subdivisions)
+    return steps.sum((-1, -2)), steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
 
 
 def resample(Z, n_points):
