@@ -23,8 +23,10 @@ def embed_curve(embed, Z):
 
 #: Sub-segments per latent segment used for the lengths the estimators report: the
 #: curve between two nodes is a straight latent segment, and its φ-length is measured
-#: at this resolution (a dense evaluation of the returned piecewise-linear curve).
-LENGTH_SUBDIVISIONS = 16
+#: at this resolution and Richardson-extrapolated with the half resolution (the chord
+#: sum's error is O(h²)), which matches a 16× (or finer) dense evaluation of the
+#: returned piecewise-linear curve at half its cost.
+LENGTH_SUBDIVISIONS = 8
 
 _CHUNK_POINTS = 32768
 
@@ -44,18 +46,28 @@ def subdivide(Z, subdivisions):
     return torch.cat([seg.reshape(B, (n - 1) * s, d), Z[:, -1:]], 1)
 
 
-def _sub_steps(embed, Z, subdivisions):
-    """‖Δφ‖ over the sub-segments, (B, n−1, s), evaluated a few curves at a time."""
+def _sub_steps(embed, Z, subdivisions, half=False):
+    """‖Δφ‖ over the sub-segments, (B, n−1, s), evaluated a few curves at a time.
+
+    With ``half`` (s even) also the length at s/2 sub-segments, (B,), from every other
+    sub-point of the same evaluation.
+    """
     B, n, d = Z.shape
     s = int(subdivisions)
     per_curve = (n - 1) * s + 1
     step = max(1, _CHUNK_POINTS // per_curve)
-    out = []
+    out, halves = [], []
     for i in range(0, B, step):
         X = embed_curve(embed, subdivide(Z[i : i + step], s))
         out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s))
+        if half:
+            Xh = X[:, ::2]
+            halves.append((Xh[:, 1:] - Xh[:, :-1]).norm(dim=-1).sum(-1))
     if not out:
-        return Z.new_zeros(0, n - 1, s)
+        empty = Z.new_zeros(0, n - 1, s)
+        return (empty, Z.new_zeros(0)) if half else empty
+    if half:
+        return torch.cat(out), torch.cat(halves)
     return torch.cat(out)
 
 
@@ -83,10 +95,23 @@ def curve_energy(embed, Z, subdivisions=1):
     return steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
 
 
-def curve_length_energy(embed, Z, subdivisions=LENGTH_SUBDIVISIONS):
-    """(length, energy) of each curve from one dense evaluation (see :func:`curve_length`)."""
-    steps = _sub_steps(embed, Z, subdivisions)
-    return steps.sum((-1, -2)), steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
+def curve_length_energy(embed, Z, subdivisions=None):
+    """(length, energy) of each curve from one dense evaluation.
+
+    Every latent segment is measured at ``subdivisions`` sub-segments (default
+    :data:`LENGTH_SUBDIVISIONS`); for an even number the length is Richardson-
+    extrapolated, L = L_s + (L_s − L_{s/2}) / 3, L_{s/2} using every other sub-point
+    of the same evaluation. The energy is (N − 1)Σ‖Δφ‖² over the N − 1 sub-segments.
+    """
+    s = LENGTH_SUBDIVISIONS if subdivisions is None else int(subdivisions)
+    if s % 2 == 0:
+        steps, L_half = _sub_steps(embed, Z, s, half=True)
+        L = steps.sum((-1, -2))
+        L = L + (L - L_half) / 3.0
+    else:
+        steps = _sub_steps(embed, Z, s)
+        L = steps.sum((-1, -2))
+    return L, steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
 
 
 def resample(Z, n_points):

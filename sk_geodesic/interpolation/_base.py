@@ -37,9 +37,10 @@ class Path:
         Curve parameter, t_i = i / (n_points − 1).
     length : ndarray (n_pairs,)
         Length of the returned piecewise-linear latent curve under the manifold's
-        embedding map, measured densely: every latent segment at
-        :data:`~sk_geodesic.geometry.curves.LENGTH_SUBDIVISIONS` sub-segments (so
-        a steep ridge of φ between two nodes is counted, not skipped).
+        embedding map, measured densely by
+        :func:`~sk_geodesic.geometry.curve_length_energy` (every latent segment at 8
+        sub-segments, Richardson-extrapolated), so a steep ridge of φ between two
+        nodes is counted, not skipped.
     energy : ndarray (n_pairs,)
         Energy (N − 1) Σ‖Δφ‖² over the same N − 1 sub-segments (L² ≤ energy).
     converged : ndarray (n_pairs,) of bool

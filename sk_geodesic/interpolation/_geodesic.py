@@ -22,7 +22,8 @@ class Geodesic(Interpolator):
     spaced on the manifold.
 
     Reported lengths (``Path.length``, :meth:`length`, :meth:`pairwise_distances`) are
-    those of the returned curve measured densely (16 sub-segments per latent segment).
+    those of the returned curve measured densely (8 sub-segments per latent segment,
+    Richardson-extrapolated with 4: as accurate as a 16-fold dense evaluation).
     A curve that comes out densely longer than the straight latent segment is replaced
     by the straight segment (``Path.fallback`` says where), so no returned curve is
     longer than the straight line.

@@ -8,7 +8,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..geometry import LENGTH_SUBDIVISIONS, curve_length, linear_curve, log_det_metric
+from ..geometry import curve_length_energy, linear_curve, log_det_metric
 from ..geometry.realism import path_realism
 
 
@@ -36,8 +36,8 @@ def _curves(geom, Z):
 def path_length(model, Z):
     """Length of each piecewise-linear latent curve under φ, measured densely.
 
-    Every latent segment is measured at ``LENGTH_SUBDIVISIONS`` (16) sub-segments, the
-    same way ``Path.length`` is.
+    Measured the same way as ``Path.length``
+    (:func:`~sk_geodesic.geometry.curve_length_energy`).
 
     Parameters
     ----------
@@ -51,7 +51,7 @@ def path_length(model, Z):
     """
     g = _geometry(model)
     with torch.no_grad():
-        return curve_length(g.embedding_map(), _curves(g, Z), LENGTH_SUBDIVISIONS).cpu().double().numpy()
+        return curve_length_energy(g.embedding_map(), _curves(g, Z))[0].cpu().double().numpy()
 
 
 def length_ratio(model, Z):
@@ -62,8 +62,8 @@ def length_ratio(model, Z):
     Zt = _curves(g, Z)
     with torch.no_grad():
         embed = g.embedding_map()
-        lin = curve_length(embed, linear_curve(Zt[:, 0], Zt[:, -1], Zt.shape[1]), LENGTH_SUBDIVISIONS)
-        L = curve_length(embed, Zt, LENGTH_SUBDIVISIONS)
+        lin = curve_length_energy(embed, linear_curve(Zt[:, 0], Zt[:, -1], Zt.shape[1]))[0]
+        L = curve_length_energy(embed, Zt)[0]
     return (L / lin.clamp_min(torch.finfo(Zt.dtype).tiny)).cpu().double().numpy()
 
 
