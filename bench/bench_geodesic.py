@@ -138,7 +138,7 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
 
 def format_table(rows, rst=False):
     head = ["model", "B", "method", "seconds", "length/ref mean", "length/ref max", "speed-up vs StochMan",
-            "max |reported/dense-1|", "fallbacks"]
+            "reported vs dense (max rel. err.)", "fallbacks"]
     lines = []
     for r in rows:
         lines.append([
