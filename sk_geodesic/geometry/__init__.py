@@ -5,7 +5,10 @@ Euclidean pullback is the latent metric G(z) = J_φ(z)ᵀ J_φ(z).
 """
 
 from .curves import (
+    LENGTH_SUBDIVISIONS,
     curve_energy,
+    curve_length_energy,
+    subdivide,
     curve_length,
     embed_curve,
     linear_curve,
@@ -25,10 +28,13 @@ from .metric import (
     metric_tensor,
     plane_through,
 )
-from .solvers import SolverResult, block_tridiagonal_solve, solve_energy
+from .solvers import SolverResult, block_tridiagonal_solve, solve_energy, solve_geodesic
 
 __all__ = [
+    "LENGTH_SUBDIVISIONS",
     "curve_energy",
+    "curve_length_energy",
+    "subdivide",
     "curve_length",
     "embed_curve",
     "linear_curve",
@@ -49,4 +55,5 @@ __all__ = [
     "SolverResult",
     "block_tridiagonal_solve",
     "solve_energy",
+    "solve_geodesic",
 ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import jvp, vmap
 
-from .curves import embed_curve
+from .curves import embed_curve, subdivide
 
 
 @dataclass
@@ -51,6 +51,28 @@ class SolverResult:
     n_forward_points: int = 0
 
 
+def _robust_cholesky(H):
+    """Cholesky factors of a batch of SPD matrices; numerically indefinite ones get a
+    growing multiple of their mean diagonal added until they factor."""
+    C, info = torch.linalg.cholesky_ex(H)
+    bad = info > 0
+    if not bool(bad.any()):
+        return C
+    eye = torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
+    base = H.diagonal(dim1=-2, dim2=-1).abs().mean(-1).clamp_min(torch.finfo(H.dtype).tiny)
+    rel = 1e-8 if H.dtype == torch.float64 else 1e-5
+    while bool(bad.any()):
+        idx = bad.nonzero().squeeze(-1)
+        Cb, info_b = torch.linalg.cholesky_ex(H[idx] + (rel * base[idx])[:, None, None] * eye)
+        C[idx] = Cb
+        bad = torch.zeros_like(bad)
+        bad[idx[info_b > 0]] = True
+        rel *= 100.0
+        if rel > 1e6:
+            raise torch.linalg.LinAlgError("matrix could not be regularised to positive definite")
+    return C
+
+
 def block_tridiagonal_solve(diag, lower, rhs, dense_limit=384):
     """Solve a batch of symmetric positive-definite block-tridiagonal systems.
 
@@ -75,10 +97,7 @@ def block_tridiagonal_solve(diag, lower, rhs, dense_limit=384):
         H[:, k[1:], k[:-1]] = lower
         H[:, k[:-1], k[1:]] = lower.transpose(-1, -2)
         H = H.permute(0, 1, 3, 2, 4).reshape(B, m * d, m * d)
-        C, info = torch.linalg.cholesky_ex(H)
-        if bool((info > 0).any()):
-            eps = 1e-6 * H.diagonal(dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-12)
-            C = torch.linalg.cholesky(H + eps[:, None, None] * torch.eye(m * d, dtype=H.dtype, device=H.device))
+        C = _robust_cholesky(H)
         return torch.cholesky_solve(rhs.reshape(B, m * d, 1), C).reshape(B, m, d)
     chols, ys = [], []
     S = diag[:, 0]
@@ -90,11 +109,7 @@ def block_tridiagonal_solve(diag, lower, rhs, dense_limit=384):
             W = torch.cholesky_solve(Lk.transpose(-1, -2), chols[-1])
             S = diag[:, k] - Lk @ W
             y = rhs[:, k].unsqueeze(-1) - Lk @ torch.cholesky_solve(ys[-1], chols[-1])
-        C, info = torch.linalg.cholesky_ex(S)
-        if bool((info > 0).any()):
-            # Numerically indefinite pivot: add a small multiple of its trace.
-            eps = 1e-6 * S.diagonal(dim1=-2, dim2=-1).abs().sum(-1).clamp_min(1e-12)
-            C = torch.linalg.cholesky(S + eps[:, None, None] * torch.eye(d, dtype=S.dtype, device=S.device))
+        C = _robust_cholesky(S)
         chols.append(C)
         ys.append(y)
     x = torch.cholesky_solve(ys[-1], chols[-1])
@@ -136,6 +151,56 @@ def _stopping_scale(objective, energy):
     return energy
 
 
+def _segment_weights(s, dtype, device):
+    """a_j = j/s for j = 0..s: sub-point j of segment i is (1 − a_j) z_i + a_j z_{i+1}."""
+    return torch.arange(s + 1, dtype=dtype, device=device) / s
+
+
+def _subdivide(Z, s):
+    """(b, n, d) → (b, (n−1)s+1, d): s − 1 equally spaced points inserted in each segment."""
+    return subdivide(Z, s)
+
+
+def _node_system(J, r, s):
+    """Gauss–Newton system of ½Σ‖r‖² in the interior *nodes* of sub-divided curves.
+
+    J : (b, N, D, d) Jacobians at the N = (n−1)s+1 sub-points (rows 0 and N−1, the
+    fixed endpoints, are never used). r : (b, N−1, D) sub-segment residuals.
+    Sub-point j of segment i is (1 − a_j) z_i + a_j z_{i+1}, so residual (i, j)
+    depends on z_i through U = (1−a_{j+1})J_{j+1} − (1−a_j)J_j and on z_{i+1} through
+    V = a_{j+1}J_{j+1} − a_jJ_j. Returns (diag (b, m, d, d), lower (b, m−1, d, d),
+    grad (b, m, d)) for the m = n − 2 interior nodes; with s = 1 these are the
+    classical blocks 2G_k, −J_{k+1}ᵀJ_k and J_kᵀ(r_{k−1} − r_k).
+    """
+    b, N, D, d = J.shape
+    n = (N - 1) // s + 1
+    a = _segment_weights(s, J.dtype, J.device)
+    # per-point metric and per-sub-segment cross term, both small (d × d)
+    G = J.transpose(-1, -2) @ J  # (b, N, d, d)
+    C = J[:, 1:].transpose(-1, -2) @ J[:, :-1]  # (b, N-1, d, d): J_{k+1}ᵀ J_k
+    Jr_next = torch.einsum("bkDd,bkD->bkd", J[:, 1:], r)  # J_{k+1}ᵀ r_k
+    Jr_prev = torch.einsum("bkDd,bkD->bkd", J[:, :-1], r)  # J_kᵀ r_k
+    G0 = G[:, :-1].reshape(b, n - 1, s, d, d)  # G_j (start of sub-segment)
+    G1 = G[:, 1:].reshape(b, n - 1, s, d, d)  # G_{j+1}
+    C = C.reshape(b, n - 1, s, d, d)
+    Ct = C.transpose(-1, -2)
+    a0, a1 = a[:-1], a[1:]
+    u0, u1 = (1 - a0)[:, None, None], (1 - a1)[:, None, None]
+    v0, v1 = a0[:, None, None], a1[:, None, None]
+    UU = (u1 * u1 * G1 + u0 * u0 * G0 - u1 * u0 * (C + Ct)).sum(2)  # (b, n-1, d, d)
+    VV = (v1 * v1 * G1 + v0 * v0 * G0 - v1 * v0 * (C + Ct)).sum(2)
+    VU = (v1 * u1 * G1 + v0 * u0 * G0 - v1 * u0 * C - v0 * u1 * Ct).sum(2)  # H[i+1, i]
+    Jr1 = Jr_next.reshape(b, n - 1, s, d)
+    Jr0 = Jr_prev.reshape(b, n - 1, s, d)
+    gU = (u1[..., 0] * Jr1 - u0[..., 0] * Jr0).sum(2)  # Uᵀ r summed over the segment
+    gV = (v1[..., 0] * Jr1 - v0[..., 0] * Jr0).sum(2)
+    # interior node k (1..n-2) is the end (V) of segment k-1 and the start (U) of segment k
+    diag = VV[:, :-1] + UU[:, 1:]
+    lower = VU[:, 1:-1]
+    grad = gV[:, :-1] + gU[:, 1:]
+    return diag, lower, grad
+
+
 @torch.no_grad()
 def solve_energy(
     embed,
@@ -146,8 +211,16 @@ def solve_energy(
     penalty_weight=0.0,
     damping=1e-3,
     callback=None,
+    subdivisions=1,
 ):
-    """Minimise F(Z) = Σ‖φ(z_{i+1}) − φ(z_i)‖² + w·Σ_k h(z_k) over interior points.
+    """Minimise F(Z) = Σ‖φ(p_{k+1}) − φ(p_k)‖² + w·Σ_k h(z_k) over interior nodes.
+
+    The p_k are the nodes of Z with ``subdivisions − 1`` equally spaced points
+    inserted in every latent segment: F is the energy of the piecewise-linear latent
+    curve sampled ``subdivisions`` times per segment. With ``subdivisions > 1`` a node
+    step cannot hide a ridge of φ between two nodes (the sub-points see it), so the
+    solver minimises (a quadrature of) the energy of the curve it returns, not of its
+    nodes alone; the Gauss–Newton matrix stays block tridiagonal in the nodes.
 
     Parameters
     ----------
@@ -159,11 +232,11 @@ def solve_energy(
         Most Gauss–Newton iterations per curve.
     tol : float
         A curve has converged when an accepted step lowers its objective by less than
-        ``tol`` times its current energy part Σ‖Δφ_i‖², or its gradient is negligible.
+        ``tol`` times its current energy part Σ‖Δφ‖², or its gradient is negligible.
         The test never looks at the objective's value itself, so adding a constant to
         ``point_penalty`` (or a penalty that makes F negative) changes nothing.
     point_penalty : callable or None
-        h, ``(N, d) -> (N,)``, summed over the interior points with weight
+        h, ``(N, d) -> (N,)``, summed over the interior nodes with weight
         ``penalty_weight``; enters through its gradient (the damping absorbs its
         curvature).
     penalty_weight : float or Tensor (B,)
@@ -172,68 +245,82 @@ def solve_energy(
         Initial Levenberg–Marquardt damping (relative to the diagonal blocks).
     callback : callable or None
         Called as ``callback(iteration, n_active)`` after each iteration.
+    subdivisions : int, default=1
+        Sub-segments per latent segment in the energy (1: the classical node energy).
 
     Returns
     -------
     SolverResult
-        ``objective`` is F at the solution (for w = 0 the energy divided by n − 1).
+        ``objective`` is F at the solution.
     """
     Z = Z.detach().clone()
     B, n, d = Z.shape
+    s = int(subdivisions)
+    if s < 1:
+        raise ValueError(f"subdivisions must be >= 1, got {subdivisions}")
     dev, dt = Z.device, Z.dtype
     converged = torch.zeros(B, dtype=torch.bool, device=dev)
     n_iter = torch.zeros(B, dtype=torch.long, device=dev)
     objective = torch.zeros(B, dtype=dt, device=dev)
     if n <= 2:
-        X = embed_curve(embed, Z)
+        X = embed_curve(embed, _subdivide(Z, s))
         objective = (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2))
-        return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * n)
+        return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * X.shape[1])
 
     w_pen = torch.as_tensor(penalty_weight, dtype=dt, device=dev).expand(B)
     use_penalty = point_penalty is not None and bool((w_pen > 0).any())
     value_jac = _value_and_jacobian(embed)
     lam = torch.full((B,), float(damping), dtype=dt, device=dev)
-    eye = torch.eye(d, dtype=dt, device=dev)
+    eye = torch.eye(d, dtype=torch.float64, device=dev)
     ends = embed(torch.cat([Z[:, 0], Z[:, -1]]))
     phi_start, phi_end = ends[:B], ends[B:]
     jac_points = 0
     fwd_points = 2 * B
 
-    def objective_of(idx, Zi, Xi):
-        """F for curves ``idx`` given interior points and their embeddings."""
-        full = torch.cat([phi_start[idx, None], Xi, phi_end[idx, None]], dim=1)
+    def embed_inner(P):
+        """φ at the sub-points strictly between the endpoints, (b, N, d) → (b, N−2, D)."""
+        inner = P[:, 1:-1]
+        return embed(inner.reshape(-1, d)).reshape(inner.shape[0], inner.shape[1], -1)
+
+    def objective_of(idx, Zc):
+        """F for curves ``idx`` with full node arrays ``Zc`` (b, n, d)."""
+        X = embed_inner(_subdivide(Zc, s))
+        full = torch.cat([phi_start[idx, None], X, phi_end[idx, None]], dim=1)
         f = (full[:, 1:] - full[:, :-1]).pow(2).sum((-1, -2))
         if use_penalty:
-            f = f + w_pen[idx] * point_penalty(Zi.reshape(-1, d)).reshape(Zi.shape[:2]).sum(-1).detach()
-        return f
+            f = f + w_pen[idx] * point_penalty(Zc[:, 1:-1].reshape(-1, d)).reshape(Zc.shape[0], n - 2).sum(-1).detach()
+        return f, X.shape[1]
 
     active = torch.arange(B, device=dev)
     for it in range(int(max_iter)):
         if active.numel() == 0:
             break
-        Zi = Z[active, 1:-1]  # (b, m, d)
+        Zfull = Z[active]
+        Zi = Zfull[:, 1:-1]  # (b, m, d)
         b, m = Zi.shape[:2]
-        Jflat, Xflat = value_jac(Zi.reshape(b * m, d))
-        jac_points += b * m
-        J = Jflat.reshape(b, m, -1, d)
-        Xi = Xflat.reshape(b, m, -1)
-        full = torch.cat([phi_start[active, None], Xi, phi_end[active, None]], dim=1)
-        r = full[:, 1:] - full[:, :-1]  # (b, m+1, D)
+        P = _subdivide(Zfull, s)
+        Pin = P[:, 1:-1]
+        Nin = Pin.shape[1]
+        Jflat, Xflat = value_jac(Pin.reshape(b * Nin, d))
+        jac_points += b * Nin
+        Jin = Jflat.reshape(b, Nin, -1, d)
+        Xin = Xflat.reshape(b, Nin, -1)
+        zeroJ = Jin.new_zeros(b, 1, Jin.shape[2], d)
+        J = torch.cat([zeroJ, Jin, zeroJ], dim=1)
+        full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
+        r = full[:, 1:] - full[:, :-1]  # (b, N-1, D)
         f_now = r.pow(2).sum((-1, -2))
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
-        # ½∇F at interior point k: J_kᵀ(r_{k-1} − r_k)
-        grad = torch.einsum("bmDd,bmD->bmd", J, r[:, :-1] - r[:, 1:])
+        A, L, grad = _node_system(J, r, s)
+        A, L, grad = A.double(), L.double(), grad.double()
         if use_penalty:
             h, gh = _penalty_terms(point_penalty, Zi)
             f_now = f_now + w_pen[active] * h
-            grad = grad + 0.5 * w_pen[active][:, None, None] * gh
-        G = J.transpose(-1, -2) @ J  # (b, m, d, d)
-        A = 2.0 * G
-        L = -(J[:, 1:].transpose(-1, -2) @ J[:, :-1])  # H[k+1,k] = −J_{k+1}ᵀJ_k
+            grad = grad + 0.5 * w_pen[active].double()[:, None, None] * gh.double()
         scale = A.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).mean(-2, keepdim=True)  # (b,1,1)
-        jitter = 1e-8 * scale.clamp_min(torch.finfo(dt).tiny)
+        jitter = 1e-8 * scale.clamp_min(1e-300)
         objective[active] = f_now
         gnorm = grad.flatten(1).norm(dim=-1)
         e_now = _stopping_scale(f_now, e_now)
@@ -250,17 +337,19 @@ def solve_energy(
             if not bool(pending.any()):
                 break
             p = pending.nonzero().squeeze(-1)
-            lam_p = lam[active[p]][:, None, None, None]
+            lam_p = lam[active[p]].double()[:, None, None, None]
             Ap = A[p] + lam_p * (A[p] + jitter[p].unsqueeze(-1) * eye) + jitter[p].unsqueeze(-1) * eye
-            step = -block_tridiagonal_solve(Ap, L[p], grad[p])
-            Zc = Zi[p] + step
-            Xc = embed(Zc.reshape(-1, d)).reshape(Zc.shape[0], m, -1)
-            fwd_points += Zc.shape[0] * m
-            f_new = objective_of(active[p], Zc, Xc)
+            # the small d×d algebra runs in float64 whatever φ's dtype (float32 Jacobians,
+            # float64 accumulation of the normal equations)
+            step = -block_tridiagonal_solve(Ap, L[p], grad[p]).to(dt)
+            Zc = Zfull[p].clone()
+            Zc[:, 1:-1] += step
+            f_new, npts = objective_of(active[p], Zc)
+            fwd_points += Zc.shape[0] * npts
             ok = torch.isfinite(f_new) & (f_new < f_now[p])
             good = p[ok]
             if good.numel():
-                Z[active[good], 1:-1] = Zc[ok]
+                Z[active[good]] = Zc[ok]
                 objective[active[good]] = f_new[ok]
                 rel_drop[good] = (f_now[good] - f_new[ok]) / e_now[good].clamp_min(torch.finfo(dt).tiny)
                 accepted[good] = True
@@ -279,13 +368,15 @@ def solve_energy(
     return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points)
 
 
-def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, **kwargs):
+def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, **kwargs):
     """Coarse-to-fine :func:`solve_energy`: solve on a coarse curve, refine, repeat.
 
     The curve is first resampled to about ``min_points`` points, solved to a loose
     tolerance, then its resolution is doubled until it reaches ``Z.shape[1]``, where
     the final solve runs to ``tol``. Coarse levels are cheap and remove most of the
-    error, so the expensive fine level starts close to its optimum.
+    error, so the expensive fine level starts close to its optimum. Every level
+    minimises the energy of its piecewise-linear curve at ``subdivisions`` sub-segments
+    per segment (see :func:`solve_energy`).
     """
     from .curves import resample
 
@@ -301,9 +392,87 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, **kw
         if level > 0:
             cur = resample(cur, m)
         last = level == len(sizes) - 1
-        res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3), **kwargs)
+        res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3),
+                           subdivisions=subdivisions, **kwargs)
         cur = res.Z
         jac += res.n_jacobian_points
         fwd += res.n_forward_points
         total_iter += res.n_iter
     return SolverResult(cur, res.objective, res.converged, total_iter, jac, fwd)
+
+
+@dataclass
+class GeodesicResult:
+    """Output of :func:`solve_geodesic`.
+
+    Attributes
+    ----------
+    Z : Tensor (B, n, d)
+        The returned curves (the straight line where ``fallback``).
+    length, energy : Tensor (B,)
+        Dense length and energy of the returned piecewise-linear curves
+        (``length_subdivisions`` sub-segments per latent segment).
+    converged : Tensor (B,) of bool
+    n_iter : Tensor (B,) of int
+    fallback : Tensor (B,) of bool
+        The solved curve was densely longer than the straight latent segment, which is
+        returned instead.
+    line_length : Tensor (B,)
+        Dense length of the straight latent segment.
+    """
+
+    Z: torch.Tensor
+    length: torch.Tensor
+    energy: torch.Tensor
+    converged: torch.Tensor
+    n_iter: torch.Tensor
+    fallback: torch.Tensor
+    line_length: torch.Tensor
+
+
+@torch.no_grad()
+def solve_geodesic(
+    embed,
+    Z,
+    max_iter=100,
+    tol=1e-4,
+    subdivisions=2,
+    coarse_to_fine=True,
+    min_points=9,
+    length_subdivisions=None,
+    fallback=True,
+):
+    """Faithful geodesics: minimise the sub-divided energy, report dense lengths.
+
+    1. :func:`solve_energy_multilevel` (or :func:`solve_energy`) minimises the energy
+       of the piecewise-linear curve sampled ``subdivisions`` times per segment;
+    2. the returned curve's length is measured densely (``length_subdivisions``
+       sub-segments per latent segment);
+    3. with ``fallback``, a curve densely longer than the straight latent segment
+       (also measured densely, with the same number of points) is replaced by it.
+
+    Returns
+    -------
+    GeodesicResult
+    """
+    from .curves import LENGTH_SUBDIVISIONS, curve_length_energy, linear_curve
+
+    ls = LENGTH_SUBDIVISIONS if length_subdivisions is None else int(length_subdivisions)
+    if coarse_to_fine:
+        res = solve_energy_multilevel(embed, Z, max_iter=max_iter, tol=tol, min_points=min_points,
+                                      subdivisions=subdivisions)
+    else:
+        res = solve_energy(embed, Z, max_iter=max_iter, tol=tol, subdivisions=subdivisions)
+    Zs = res.Z
+    L, E = curve_length_energy(embed, Zs, ls)
+    fb = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
+    L_line = torch.full_like(L, float("nan"))
+    if fallback and Zs.shape[1] > 2:
+        line = linear_curve(Zs[:, 0], Zs[:, -1], Zs.shape[1])
+        L_line, E_line = curve_length_energy(embed, line, ls)
+        fb = L_line < L
+        if bool(fb.any()):
+            Zs = torch.where(fb[:, None, None], line, Zs)
+            L = torch.where(fb, L_line, L)
+            E = torch.where(fb, E_line, E)
+    return GeodesicResult(Zs, L, E, res.converged, res.n_iter, fb, L_line)

@@ -30,7 +30,7 @@ from .._utils import (
     seed_from,
     to_numpy,
 )
-from ..geometry import curve_energy, curve_length, embed_curve, linear_curve
+from ..geometry import curve_length_energy, embed_curve, linear_curve
 from ..geometry.graph import LatentGraph, check_connected, graph_curves, shortest_paths
 
 
@@ -41,17 +41,25 @@ class Path:
     Attributes
     ----------
     latent : ndarray (n_pairs, n_points, latent_dim)
-        The latent curves.
+        The latent curves; between two nodes the curve is the straight latent segment.
     decoded : ndarray (n_pairs, n_points, n_features)
         The decoded means along them.
     t : ndarray (n_points,)
         Curve parameter, t_i = i / (n_points − 1).
     length : ndarray (n_pairs,)
-        Discrete length Σ‖φ(z_{i+1}) − φ(z_i)‖ under the manifold's embedding map.
+        Length of the returned piecewise-linear latent curve under the manifold's
+        embedding map, measured densely by
+        :func:`~sk_geodesic.geometry.curve_length_energy` (every latent segment at 8
+        sub-segments, Richardson-extrapolated), so a steep ridge of φ between two
+        nodes is counted, not skipped.
     energy : ndarray (n_pairs,)
-        Discrete energy (n − 1) Σ‖Δφ_i‖².
+        Energy (N − 1) Σ‖Δφ‖² over the same N − 1 sub-segments (L² ≤ energy).
     converged : ndarray (n_pairs,) of bool
     n_iter : ndarray (n_pairs,) of int
+    fallback : ndarray (n_pairs,) of bool
+        True where the optimised curve came out densely longer than the straight
+        latent segment, so the straight segment was returned instead
+        (:class:`~sk_geodesic.interpolation.Geodesic` only; False elsewhere).
     """
 
     latent: np.ndarray
@@ -61,6 +69,11 @@ class Path:
     energy: np.ndarray
     converged: np.ndarray
     n_iter: np.ndarray
+    fallback: np.ndarray = None
+
+    def __post_init__(self):
+        if self.fallback is None:
+            self.fallback = np.zeros(len(self.length), dtype=bool)
 
     def __len__(self):
         return self.latent.shape[0]
@@ -68,7 +81,8 @@ class Path:
     def __getitem__(self, i):
         sl = slice(i, i + 1) if isinstance(i, (int, np.integer)) else i
         return Path(
-            self.latent[sl], self.decoded[sl], self.t, self.length[sl], self.energy[sl], self.converged[sl], self.n_iter[sl]
+            self.latent[sl], self.decoded[sl], self.t, self.length[sl], self.energy[sl], self.converged[sl],
+            self.n_iter[sl], self.fallback[sl],
         )
 
 
@@ -323,10 +337,10 @@ class Interpolator(BaseEstimator):
         return torch.as_tensor(curves, dtype=self.dtype_, device=self.device_)
 
     # -- solving with checks ------------------------------------------------------------------------
-    def _solve_pairs(self, Z0, Z1, keep_curves):
+    def _solve_pairs(self, Z0, Z1, keep_curves, return_extra=False):
         """``_run_batches`` with NaN/inf from the manifold detected and named."""
         try:
-            res = self._run_batches(Z0, Z1, keep_curves=keep_curves)
+            res = self._run_batches(Z0, Z1, keep_curves=keep_curves, return_extra=return_extra)
         except (RuntimeError, ValueError) as exc:  # e.g. a Cholesky factorisation of a NaN metric
             self._raise_non_finite(Z0, Z1, np.arange(len(Z0)), exc)
             raise
@@ -379,16 +393,14 @@ class Interpolator(BaseEstimator):
         Z0, Z1 = self._as_latent(x0, latent), self._as_latent(x1, latent)
         if Z0.shape != Z1.shape:
             raise ValueError(f"x0 and x1 must hold the same number of points, got {len(Z0)} and {len(Z1)}")
-        Z, conv, n_iter = self._solve_pairs(Z0, Z1, keep_curves=True)
-        embed = self._geometry.embedding_map()
+        Z, conv, n_iter, extra = self._solve_pairs(Z0, Z1, keep_curves=True, return_extra=True)
         decode = self._geometry.decoding_map()
         with torch.no_grad():
             Zt = torch.as_tensor(Z, dtype=self.dtype_, device=self.device_)
-            length = to_numpy(curve_length(embed, Zt))
-            energy = to_numpy(curve_energy(embed, Zt))
             decoded = to_numpy(embed_curve(decode, Zt))
-        self._check_finite_lengths(length, Z0, Z1)
-        return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), length, energy, conv, n_iter)
+        self._check_finite_lengths(extra["length"], Z0, Z1)
+        return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), extra["length"], extra["energy"], conv, n_iter,
+                    extra["fallback"])
 
     @honour_threads
     def length(self, X0, X1, latent=False):
@@ -505,20 +517,25 @@ class Interpolator(BaseEstimator):
         return path_quality_score(self, X)
 
     # -- batching, parallelism, warnings ------------------------------------------------------------
-    def _run_batches(self, Z0, Z1, keep_curves):
+    def _run_batches(self, Z0, Z1, keep_curves, return_extra=False):
+        """Solve pairs batch by batch → (curves or dense lengths, converged, n_iter).
+
+        With ``return_extra`` a fourth item, a dict of per-pair arrays ``length``,
+        ``energy`` (dense, of the returned curves) and ``fallback``, is appended.
+        """
         n = len(Z0)
         batches = list(gen_batches(n, self.batch_size))
         bar = tqdm(total=n, desc=type(self).__name__, unit="pair", disable=not self.verbose or n == 0)
         results = []
         if self.n_jobs in (None, 1) or len(batches) == 1:
             for sl in batches:
-                results.append(_solve_batch(self, Z0[sl], Z1[sl], keep_curves))
+                results.append(_solve_batch(self, Z0[sl], Z1[sl], keep_curves, extra=True))
                 bar.update(sl.stop - sl.start)
         else:
             # Each job gets a pickled copy of the fitted interpolator; the backend is the
             # caller's choice (loky by default, Dask inside joblib.parallel_backend("dask")).
             jobs = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_solve_batch)(self, Z0[sl], Z1[sl], keep_curves) for sl in batches
+                delayed(_solve_batch)(self, Z0[sl], Z1[sl], keep_curves, extra=True) for sl in batches
             )
             for sl, res in zip(batches, jobs):
                 results.append(res)
@@ -526,10 +543,14 @@ class Interpolator(BaseEstimator):
         bar.close()
         if n == 0:
             empty = np.zeros((0, self.n_points, self.latent_dim_)) if keep_curves else np.zeros(0)
-            return empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=int)
+            out = (empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=int))
+            if return_extra:
+                out += (dict(length=np.zeros(0), energy=np.zeros(0), fallback=np.zeros(0, dtype=bool)),)
+            return out
         out = np.concatenate([r[0] for r in results])
         conv = np.concatenate([r[1] for r in results])
         n_iter = np.concatenate([r[2] for r in results])
+        extra = {k: np.concatenate([r[3][k] for r in results]) for k in ("length", "energy", "fallback")}
         if not conv.all():
             warnings.warn(
                 f"{type(self).__name__}: {int((~conv).sum())} of {n} pairs did not converge within "
@@ -537,6 +558,8 @@ class Interpolator(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        if return_extra:
+            return out, conv, n_iter, extra
         return out, conv, n_iter
 
     def __sklearn_tags__(self):
@@ -571,17 +594,40 @@ def _mirror_upper(D, block_bytes=32 * 2**20):
         block[low] = block.T[low]
 
 
-def _solve_batch(interp, Z0, Z1, keep_curves):
+def _solve_batch(interp, Z0, Z1, keep_curves, extra=False):
+    """Solve one batch of pairs → (curves or dense lengths, converged, n_iter[, extra]).
+
+    ``interp._solve`` may return ``(Z, converged, n_iter)`` or, when it measured its
+    curves itself, ``(Z, converged, n_iter, info)`` with ``info["length"]``,
+    ``info["energy"]`` (dense, of the returned curves) and optionally
+    ``info["fallback"]``. Otherwise the lengths are measured here, densely
+    (:func:`~sk_geodesic.geometry.curve_length_energy`): reported lengths are always
+    those of the returned piecewise-linear curves.
+    """
     Zinit = interp._initial_curves(Z0, Z1)
-    Z, conv, n_iter = interp._solve(Zinit)
+    out = interp._solve(Zinit)
+    Z, conv, n_iter = out[:3]
+    info = out[3] if len(out) > 3 else {}
+    embed = interp._geometry.embedding_map()
+    if "length" in info:
+        L, E = info["length"], info["energy"]
+    else:
+        with torch.no_grad():
+            L, E = curve_length_energy(embed, Z)
+    fallback = info.get("fallback")
+    fallback = np.zeros(len(Z0), dtype=bool) if fallback is None else to_numpy(fallback).astype(bool)
     same = torch.as_tensor(np.all(Z0 == Z1, axis=1), device=Z.device)
     if bool(same.any()):
         # identical endpoints: the constant curve, exactly (zero length by definition)
         Z = torch.where(same[:, None, None], Z[:, :1].expand_as(Z), Z)
+        L = torch.where(same, torch.zeros_like(L), L)
+        E = torch.where(same, torch.zeros_like(E), E)
         conv = torch.as_tensor(conv).clone()
         conv[same.to(conv.device)] = True
-    if keep_curves:
-        return to_numpy(Z), to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int)
-    with torch.no_grad():
-        L = curve_length(interp._geometry.embedding_map(), Z)
-    return to_numpy(L).astype(np.float64), to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int)
+        fallback = fallback & ~to_numpy(same).astype(bool)
+    L = to_numpy(L).astype(np.float64)
+    first = to_numpy(Z) if keep_curves else L
+    res = (first, to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int))
+    if extra:
+        res += (dict(length=L, energy=to_numpy(E).astype(np.float64), fallback=fallback),)
+    return res

@@ -8,7 +8,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..geometry import curve_length, linear_curve, log_det_metric
+from ..geometry import curve_length_energy, linear_curve, log_det_metric
 from ..geometry.realism import path_realism
 
 
@@ -34,7 +34,10 @@ def _curves(geom, Z):
 
 
 def path_length(model, Z):
-    """Length Σ‖φ(z_{i+1}) − φ(z_i)‖ of each latent curve.
+    """Length of each piecewise-linear latent curve under φ, measured densely.
+
+    Measured the same way as ``Path.length``
+    (:func:`~sk_geodesic.geometry.curve_length_energy`).
 
     Parameters
     ----------
@@ -48,19 +51,19 @@ def path_length(model, Z):
     """
     g = _geometry(model)
     with torch.no_grad():
-        return curve_length(g.embedding_map(), _curves(g, Z)).cpu().double().numpy()
+        return curve_length_energy(g.embedding_map(), _curves(g, Z))[0].cpu().double().numpy()
 
 
 def length_ratio(model, Z):
-    """Length of each curve over the length of the straight latent segment between
+    """Dense length of each curve over that of the straight latent segment between
     its endpoints (same number of points), shape (n_pairs,). Below 1: shorter than
     linear interpolation."""
     g = _geometry(model)
     Zt = _curves(g, Z)
     with torch.no_grad():
         embed = g.embedding_map()
-        lin = curve_length(embed, linear_curve(Zt[:, 0], Zt[:, -1], Zt.shape[1]))
-        L = curve_length(embed, Zt)
+        lin = curve_length_energy(embed, linear_curve(Zt[:, 0], Zt[:, -1], Zt.shape[1]))[0]
+        L = curve_length_energy(embed, Zt)[0]
     return (L / lin.clamp_min(torch.finfo(Zt.dtype).tiny)).cpu().double().numpy()
 
 

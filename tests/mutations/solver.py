@@ -10,7 +10,49 @@ def _objective_scaled_stopping(mp):
     mp.setattr(solvers, "_stopping_scale", lambda objective, energy: objective.abs())
 
 
+def _no_fallback(mp):
+    import sk_geodesic.interpolation._geodesic as g
+
+    original = g.solve_geodesic
+    mp.setattr(g, "solve_geodesic", lambda *a, **k: original(*a, **{**k, "fallback": False}))
+
+
+def _chord_lengths(mp):
+    import sk_geodesic.geometry.curves as curves
+
+    # report the node chords instead of the dense length of the returned curve
+    mp.setattr(curves, "LENGTH_SUBDIVISIONS", 1)
+
+
+def _node_energy_only(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    original = solvers.solve_energy
+    mp.setattr(solvers, "solve_energy", lambda *a, **k: original(*a, **{**k, "subdivisions": 1}))
+
+
+FAITHFUL = "tests/test_solver_faithful.py::"
+
 BREAKS = [
+    Break(
+        name="no_straight_line_fallback",
+        description="Geodesic returns a solved curve even when it is densely longer than the straight line",
+        apply=_no_fallback,
+        tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line",
+               FAITHFUL + "test_node_energy_tunnels_and_falls_back"],
+    ),
+    Break(
+        name="chord_lengths_reported",
+        description="reported lengths are node chords, not the dense length of the returned curve",
+        apply=_chord_lengths,
+        tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line"],
+    ),
+    Break(
+        name="node_energy_only",
+        description="the solver minimises the node energy (subdivisions ignored) and tunnels through ridges",
+        apply=_node_energy_only,
+        tests=[FAITHFUL + "test_subdivided_energy_does_not_tunnel"],
+    ),
     Break(
         name="stopping_scaled_by_objective",
         description="solve_energy judges convergence relative to the (offset-dependent) objective",

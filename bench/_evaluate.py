@@ -1,0 +1,82 @@
+"""The common dense float64 evaluator and the converged L-BFGS reference of the bench."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+
+def float64_embed(model):
+    """A float64 copy of a bench model's embedding φ (decoder, and σ net when present)."""
+    dec = copy.deepcopy(model["decoder"]).double()
+    std = None if model["std"] is None else copy.deepcopy(model["std"]).double()
+    if std is None:
+        return dec
+    return lambda z: torch.cat([dec(z), std(z)], -1)
+
+
+def subdivide(Z, s):
+    """Insert s − 1 equally spaced points in every latent segment: (B, n, d) → (B, (n−1)s+1, d)."""
+    B, n, d = Z.shape
+    a = torch.arange(s, dtype=Z.dtype, device=Z.device) / s
+    seg = Z[:, :-1, None] + a[None, None, :, None] * (Z[:, 1:, None] - Z[:, :-1, None])
+    return torch.cat([seg.reshape(B, (n - 1) * s, d), Z[:, -1:]], 1)
+
+
+@torch.no_grad()
+def dense_length(embed64, Z, min_segments=1024, chunk=65536):
+    """φ-length of the piecewise-linear latent curves Z, in float64, at ≥ 16× subdivision."""
+    Z = torch.as_tensor(Z).double()
+    n = Z.shape[1]
+    s = max(16, math.ceil(min_segments / (n - 1)))
+    P = subdivide(Z, s)
+    B, N, d = P.shape
+    flat = P.reshape(-1, d)
+    X = torch.cat([embed64(flat[i : i + chunk]) for i in range(0, len(flat), chunk)]).reshape(B, N, -1)
+    return (X[:, 1:] - X[:, :-1]).norm(dim=-1).sum(-1)
+
+
+def lbfgs_polish(embed, Z, n_nodes=65, sub=4, iters=300, dtype=torch.float32):
+    """Polish curves by L-BFGS on the energy of their ``sub``-times subdivided polyline.
+
+    All pairs are optimised jointly (the objective is the sum of each pair's energy
+    divided by its initial energy, so every pair weighs the same); the curves are first
+    resampled to ``n_nodes`` nodes (the same piecewise-linear curve when ``n_nodes − 1``
+    is a multiple of the original segment count). Returns the polished nodes.
+    """
+    Z = resample(torch.as_tensor(Z, dtype=dtype), n_nodes)
+    z0, z1 = Z[:, :1], Z[:, -1:]
+    inner = Z[:, 1:-1].clone().requires_grad_(True)
+
+    def energy():
+        P = subdivide(torch.cat([z0, inner, z1], 1), sub)
+        B, N, d = P.shape
+        X = embed(P.reshape(-1, d)).reshape(B, N, -1)
+        return (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2)) * (N - 1)
+
+    with torch.no_grad():
+        e0 = energy().clamp_min(1e-30)
+    opt = torch.optim.LBFGS([inner], lr=1, max_iter=iters, history_size=20, tolerance_grad=0,
+                            tolerance_change=0, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        e = (energy() / e0).sum()
+        e.backward()
+        return e
+
+    opt.step(closure)
+    return torch.cat([z0, inner.detach(), z1], 1)
+
+
+def resample(Z, n):
+    """Piecewise-linear resampling at n equal steps of the node index."""
+    B, m, d = Z.shape
+    if m == n:
+        return Z
+    s = torch.linspace(0.0, m - 1, n, dtype=Z.dtype)
+    i0 = s.floor().long().clamp(max=m - 2)
+    w = (s - i0.to(Z.dtype))[None, :, None]
+    return Z[:, i0] * (1 - w) + Z[:, i0 + 1] * w

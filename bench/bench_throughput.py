@@ -1,0 +1,101 @@
+"""Throughput of ``Geodesic()`` (default parameters): geodesics per second and memory per pair.
+
+For B ∈ {1, 16, 64, 256, 1024} pairs of encoded MNIST digits, on the 2-D and 8-D latent
+MNIST VAEs of ``bench/_mnist_models.py`` (trained here, mean metric), with 2 torch
+threads. Each (model, B) runs in a fresh subprocess so that its peak resident memory
+(``ru_maxrss``) minus the memory after loading the model, divided by B, is the memory per
+pair. ``Geodesic.pairwise_distances`` on 46 points (1035 pairs, solved in batches of
+``batch_size=256``) is timed as well.
+
+Usage::
+
+    PYTHONPATH=. python bench/bench_throughput.py [--threads 2] [--batch-sizes 1 16 64 256 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def _child(model_file, spec_index, B, threads, pairwise):
+    torch.set_num_threads(threads)
+    from sk_geodesic.datasets import load_mnist
+    from sk_geodesic.interpolation import Geodesic
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    X, _ = load_mnist(return_X_y=True)
+    m = torch.load(model_file, weights_only=False)[spec_index]
+    man = PretrainedManifold(m["decoder"], latent_dim=m["latent_dim"], std_network=m["std"], encoder=m["encoder"]).fit(X[:10])
+    geo = Geodesic(manifold=man).fit(X[:10])
+    rng = np.random.RandomState(0)
+    codes = m["codes"].numpy()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if pairwise:
+            Z = codes[rng.randint(0, len(codes), 46)]
+            t = time.perf_counter()
+            geo.pairwise_distances(Z, latent=True)
+            el = time.perf_counter() - t
+            B = 46 * 45 // 2
+        else:
+            idx = rng.randint(0, len(codes), (2, B))
+            t = time.perf_counter()
+            geo.length(codes[idx[0]], codes[idx[1]], latent=True)
+            el = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(dict(B=B, seconds=el, rate=B / el, mem_per_pair_kib=max(peak - base, 0) / B)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64, 256, 1024])
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--child", nargs=5)
+    args = ap.parse_args(argv)
+    if args.child:
+        f, i, B, th, pw = args.child
+        return _child(f, int(i), int(B), int(th), pw == "1")
+    from _mnist_models import make_models
+
+    from sk_geodesic.datasets import load_mnist
+
+    torch.set_num_threads(args.threads)
+    X, _ = load_mnist(return_X_y=True)
+    specs = [(2, "mlp-tanh", "mean"), (8, "mlp-softplus", "mean")]
+    models = make_models(X, specs, epochs=args.epochs)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        f = os.path.join(tmp, "models.pt")
+        torch.save(models, f)
+        for i, m in enumerate(models):
+            for B in [*args.batch_sizes, "pairwise"]:
+                pw = B == "pairwise"
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", f, str(i),
+                                      "0" if pw else str(B), str(args.threads), "1" if pw else "0"],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r["model"] = m["name"]
+                r["label"] = "pairwise_distances (46 points)" if pw else f"length(), B={B}"
+                rows.append(r)
+                print(f"{r['model']:24s} {r['label']:32s} {r['seconds']:8.2f}s {r['rate']:8.1f} geodesics/s "
+                      f"{r['mem_per_pair_kib']:8.0f} KiB/pair", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
