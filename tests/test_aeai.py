@@ -195,3 +195,14 @@ def test_warmup_epochs_train_the_reconstruction_only(ring_images):
         assert np.isnan(values[0]) and np.isfinite(values[1:]).all()
     assert part.loss_curve_[0] == pytest.approx(plain.loss_curve_[0], rel=1e-12)
     assert not np.allclose(part.transform(X), plain.transform(X))
+
+
+def test_models_pickled_before_warmup_epochs_still_load(ring_images):
+    est = AEAI(**TINY | dict(epochs=1)).fit(ring_images)
+    state = est.__getstate__()
+    del state["warmup_epochs"]  # the state of a model pickled by an older version
+    old = AEAI.__new__(AEAI)
+    old.__setstate__(state)
+    assert old.warmup_epochs == 0
+    assert clone(old).get_params() == clone(est).get_params()
+    np.testing.assert_array_equal(old.transform(ring_images), est.transform(ring_images))

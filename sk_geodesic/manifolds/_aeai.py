@@ -320,6 +320,11 @@ class AEAI(GenerativeManifold):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __setstate__(self, state):
+        # models pickled before ``warmup_epochs`` existed were trained without a warm-up
+        state.setdefault("warmup_epochs", 0)
+        super().__setstate__(state)
+
     # -- set-up ----------------------------------------------------------------------------------
     def _build_networks(self, n_features, seed):
         with torch.random.fork_rng(devices=[]):
