@@ -179,3 +179,30 @@ def test_interpolators_run_on_an_aeai(ring_images):
     np.testing.assert_allclose(geo.latent[:, [0, -1]], lin.latent[:, [0, -1]])
     assert np.all(geo.length <= lin.length * (1 + 1e-9))
     np.testing.assert_allclose(lin.decoded, ae.inverse_transform(lin.latent.reshape(-1, 2)).reshape(lin.decoded.shape))
+
+
+def test_warmup_epochs_train_the_reconstruction_only(ring_images):
+    X = ring_images
+    plain = AEAI(**TINY | dict(epochs=3), **PLAIN).fit(X)
+    # every epoch a warm-up epoch: the same networks, pairs and α as the plain autoencoder
+    warm = AEAI(**TINY | dict(epochs=3, warmup_epochs=3)).fit(X)
+    np.testing.assert_array_equal(warm.transform(X), plain.transform(X))
+    np.testing.assert_allclose(warm.loss_curve_, plain.loss_curve_, rtol=1e-12)
+    # one warm-up epoch, then the full AEAI loss: the α-terms are off, then on
+    part = AEAI(**TINY | dict(epochs=3, warmup_epochs=1)).fit(X)
+    for term in ("adversarial", "cycle", "smoothness", "discriminator"):
+        values = np.asarray(part.loss_components_[term])
+        assert np.isnan(values[0]) and np.isfinite(values[1:]).all()
+    assert part.loss_curve_[0] == pytest.approx(plain.loss_curve_[0], rel=1e-12)
+    assert not np.allclose(part.transform(X), plain.transform(X))
+
+
+def test_models_pickled_before_warmup_epochs_still_load(ring_images):
+    est = AEAI(**TINY | dict(epochs=1)).fit(ring_images)
+    state = est.__getstate__()
+    del state["warmup_epochs"]  # the state of a model pickled by an older version
+    old = AEAI.__new__(AEAI)
+    old.__setstate__(state)
+    assert old.warmup_epochs == 0
+    assert clone(old).get_params() == clone(est).get_params()
+    np.testing.assert_array_equal(old.transform(ring_images), est.transform(ring_images))

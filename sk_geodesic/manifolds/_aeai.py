@@ -199,6 +199,12 @@ class AEAI(GenerativeManifold):
         Components of the Gaussian mixture fitted to the training codes.
     epochs : int, default=100
         Passes over the training data (each image starts one pair per pass).
+    warmup_epochs : int, default=0
+        The first ``warmup_epochs`` passes train the reconstruction loss L_R alone (no
+        discriminator step, no α-terms); the full loss follows. 0 (the paper's schedule)
+        trains the full loss from the start. With ``warmup_epochs >= epochs`` the result
+        is the plain autoencoder of the same seed. See :ref:`pole_benchmark` for what it
+        changed there (nothing good on the pole data).
     batch_size : int, default=64
         Pairs per step.
     learning_rate : float, default=1e-3
@@ -259,6 +265,7 @@ class AEAI(GenerativeManifold):
         "noise": [Interval(Real, 0, None, closed="left")],
         "density_components": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
@@ -283,6 +290,7 @@ class AEAI(GenerativeManifold):
         noise=0.0,
         density_components=10,
         epochs=100,
+        warmup_epochs=0,
         batch_size=64,
         learning_rate=1e-3,
         device="auto",
@@ -304,12 +312,18 @@ class AEAI(GenerativeManifold):
         self.noise = noise
         self.density_components = density_components
         self.epochs = epochs
+        self.warmup_epochs = warmup_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+
+    def __setstate__(self, state):
+        # models pickled before ``warmup_epochs`` existed were trained without a warm-up
+        state.setdefault("warmup_epochs", 0)
+        super().__setstate__(state)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _build_networks(self, n_features, seed):
@@ -387,7 +401,9 @@ class AEAI(GenerativeManifold):
         self.loss_curve_ = []
         self.loss_components_ = {k: [] for k in names}
         nan = float("nan")
-        for _ in range(self.epochs):
+        warmup = int(self.warmup_epochs)
+        for epoch in range(self.epochs):
+            on = epoch >= warmup  # warm-up epochs train L_R only (no discriminator step)
             order = torch.randperm(n, generator=gen).to(data.device)
             partner = torch.randperm(n, generator=gen).to(data.device)
             sums = dict.fromkeys(("total", *names), 0.0)
@@ -401,11 +417,11 @@ class AEAI(GenerativeManifold):
                 if self.noise > 0:
                     eps = torch.randn((2 * B, data.shape[1]), generator=gen, dtype=data.dtype).to(data.device)
                     enc = _NoisyFirstCall(E, eps * float(self.noise))
-                out = interpolation_losses(enc, G, x_i, x_j, alpha, need_cycle=lam_c > 0, need_smooth=lam_s > 0)
+                out = interpolation_losses(enc, G, x_i, x_j, alpha, need_cycle=on and lam_c > 0, need_smooth=on and lam_s > 0)
                 loss = out["reconstruction"].mean()
                 terms = {"reconstruction": float(out["reconstruction"].detach().mean())}
                 x_hat = out["x_hat"].reshape(B * K, -1)
-                if D is not None:
+                if D is not None and on:
                     # discriminator step: training images (real) vs interpolants (fake)
                     d_loss = softplus(-D(x_i)).mean() + softplus(D(x_hat.detach())).mean()
                     _step(opt_d, d_loss)

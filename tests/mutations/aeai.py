@@ -43,6 +43,21 @@ def _cycle_without_encoder(mp):
     _patch_everywhere(mp, "sk_geodesic.manifolds._aeai", "interpolation_losses", broken)
 
 
+def _warmup_ignored(mp):
+    import sk_geodesic.manifolds._aeai as m
+
+    original = m.AEAI._train
+
+    def broken(self, *args, **kwargs):
+        saved, self.warmup_epochs = self.warmup_epochs, 0  # the α-terms from the first epoch
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            self.warmup_epochs = saved
+
+    mp.setattr(m.AEAI, "_train", broken)
+
+
 def _noise_ignored(mp):
     import sk_geodesic.manifolds._aeai as m
 
@@ -136,6 +151,8 @@ BREAKS = [
           ["tests/test_aeai.py::test_interpolation_losses_match_direct_computation"]),
     Break("aeai_cycle_zero", "L_C never reaches the encoder", _cycle_without_encoder,
           ["tests/test_aeai.py::test_interpolation_losses_match_direct_computation"]),
+    Break("aeai_warmup_ignored", "warmup_epochs > 0 still trains the α-terms from the start", _warmup_ignored,
+          ["tests/test_aeai.py::test_warmup_epochs_train_the_reconstruction_only"]),
     Break("aeai_noise_ignored", "noise > 0 trains a plain autoencoder", _noise_ignored,
           ["tests/test_aeai.py::test_noise_makes_a_denoising_autoencoder"]),
     Break("aeai_discriminator_at_lambda_zero", "λ = 0 still trains an adversarial term", _discriminator_always,
