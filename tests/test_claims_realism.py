@@ -17,6 +17,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 
 from sk_geodesic.datasets import SemicircleMixture
+from sk_geodesic.geometry import curve_length
 from sk_geodesic.geometry.realism import ChiSquareRealismIndex
 from sk_geodesic.interpolation import Geodesic, Linear, RealismIndex
 from sk_geodesic.manifolds import PretrainedManifold
@@ -115,10 +116,13 @@ def test_path_realism_closed_form_for_constant_index(semicircle_setup):
     _, m, Z0, Z1, _ = semicircle_setup
     p = Linear(manifold=m, n_points=11).fit(m.inverse_transform(Z0)).path(Z0[:3], Z1[:3], latent=True)
     const = lambda z: torch.full(z.shape[:-1], 0.7, dtype=z.dtype)  # noqa: E731
-    np.testing.assert_allclose(path_realism_index(m, p, index=const), 0.7**p.length, rtol=1e-10)
+    # eq. 12 sums over the curve's own segments: L is the node-chord length here (Path.length
+    # is the dense length of the piecewise-linear curve, slightly longer)
+    chords = curve_length(m.embedding_map(), torch.as_tensor(p.latent)).numpy()
+    np.testing.assert_allclose(path_realism_index(m, p, index=const), 0.7**chords, rtol=1e-10)
     np.testing.assert_allclose(path_realism_index(m, p, index=const, normalize=True), 0.7, rtol=1e-10)
     # ε rescaling: ri_ε = ε + (1 − 2ε)·0.7
-    np.testing.assert_allclose(path_realism_index(m, p, index=const, epsilon=0.2), (0.2 + 0.6 * 0.7) ** p.length)
+    np.testing.assert_allclose(path_realism_index(m, p, index=const, epsilon=0.2), (0.2 + 0.6 * 0.7) ** chords)
 
 
 @pytest.mark.parametrize("D", [1, 2, 5, 20])

@@ -340,7 +340,8 @@ class Interpolator(BaseEstimator):
     def _solve_pairs(self, Z0, Z1, keep_curves, return_extra=False):
         """``_run_batches`` with NaN/inf from the manifold detected and named."""
         try:
-            res = self._run_batches(Z0, Z1, keep_curves=keep_curves, return_extra=return_extra)
+            extra = {"return_extra": True} if return_extra else {}
+            res = self._run_batches(Z0, Z1, keep_curves=keep_curves, **extra)
         except (RuntimeError, ValueError) as exc:  # e.g. a Cholesky factorisation of a NaN metric
             self._raise_non_finite(Z0, Z1, np.arange(len(Z0)), exc)
             raise
