@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .._utils import resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
+from .._utils import DEVICE_CONSTRAINT, honour_threads, resolve_device, resolve_dtype, seed_from, to_numpy, to_tensor
 from ..geometry.density import GaussianMixtureLogDensity
 from ._base import GenerativeManifold
 from ._networks import ACTIVATIONS, has_piecewise_linear_activation, mlp
@@ -268,7 +268,7 @@ class AEAI(GenerativeManifold):
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "device": [str, torch.device],
+        "device": DEVICE_CONSTRAINT,
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -354,6 +354,7 @@ class AEAI(GenerativeManifold):
         return [None if m is None else m.to(self.device_, self.dtype_) for m in (encoder, decoder, disc)]
 
     # -- training --------------------------------------------------------------------------------
+    @honour_threads
     def fit(self, X, y=None):
         """Train encoder, decoder (and discriminator) on pairs of rows of ``X``.
 
