@@ -82,9 +82,27 @@ def first_failure(output):
 
 
 def stale_breaks(breaks):
-    """Breaks whose ``apply`` raises (the patched name moved or vanished), with the error."""
+    """Breaks whose ``apply`` raises (the patched name moved or vanished), with the error.
+
+    The breaks are tried in a forked child where possible: a module first imported while
+    a patch is active keeps the patched object after ``undo()``, and the forked test runs
+    must start from an untouched parent.
+    """
+    if hasattr(os, "fork"):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1) as pool:
+            return pool.apply(_stale_breaks_here, (list(breaks),))
+    return _stale_breaks_here(list(breaks))
+
+
+def _stale_breaks_here(keys):
     import pytest
 
+    from tests.mutations import all_breaks
+
+    breaks = {k: v for k, v in all_breaks().items() if k in keys}
     out = {}
     for key, br in breaks.items():
         mp = pytest.MonkeyPatch()

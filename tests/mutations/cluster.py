@@ -90,15 +90,15 @@ def _spread_for_one_seed(mp):
 
 
 def _always_verdict(mp):
-    import sk_geodesic.cluster._experiment as ex
-
-    mp.setattr(ex, "lso_verdict", lambda runs, margin=0.0: "Verdict: graph-geodesic k-medoids beats Euclidean")
+    # import everything before patching: a module first imported while the patch is active
+    # would keep the patched function after ``mp.undo()`` (and leak into later runs)
     import sk_geodesic.cluster as c
-
-    mp.setattr(c, "lso_verdict", ex.lso_verdict)
+    import sk_geodesic.cluster._experiment as ex
     import tests.test_lso as t
 
-    mp.setattr(t, "lso_verdict", ex.lso_verdict)
+    always = lambda runs, margin=0.0: "Verdict: graph-geodesic k-medoids beats Euclidean"  # noqa: E731
+    for module in (ex, c, t):
+        mp.setattr(module, "lso_verdict", always)
 
 
 def _scores_of_wrong_labels(mp):
