@@ -52,8 +52,11 @@ def test_density_regularized_avoids_hole(ring_manifold, ring_pairs, mu):
     m = {k: path_log_density(ring_manifold, p, kind="data", reduce="min") for k, p in paths.items()}
     assert np.mean(m["reg"] > m["geo"]) >= 0.9
     assert np.mean(m["reg"] > m["lin"]) >= 0.9
+    # a margin μ/100 cannot reach (measured: median gain 10-12 nats, length 1.19-1.51x
+    # for μ = 0.01-0.1; μ = 0.0003 gains 0.00 nats at length 1.000x)
+    assert np.median(m["reg"] - m["geo"]) > 5.0
     factor = np.median(paths["reg"].length / paths["geo"].length)
-    assert 1.0 < factor < 1.7
+    assert 1.1 < factor < 1.7
 
 
 def test_mu_zero_is_geodesic(sphere_manifold):
