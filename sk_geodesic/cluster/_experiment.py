@@ -32,6 +32,14 @@ LSO_VAE_PARAMS = dict(
 )
 
 
+#: Graph edges weigh (length on the manifold)², distances are square roots of the least
+#: summed weight (a density-weighted graph geodesic, see :class:`GeodesicKMeans`).
+LSO_EDGE_POWER = 2.0
+
+#: The medoids are chosen among the densest half of the codes (trimmed k-medoids).
+LSO_DENSITY_TRIM = 0.5
+
+
 def load_lso_data(dataset="mnist", classes=None, n_per_class=None):
     """Images and labels of some classes of a preset data set.
 
@@ -90,6 +98,8 @@ def lso_experiment(
     graph="knn",
     method="fasterpam",
     n_init="auto",
+    edge_power=LSO_EDGE_POWER,
+    density_trim=LSO_DENSITY_TRIM,
     return_models=False,
     verbose=False,
 ):
@@ -195,6 +205,8 @@ def lso_experiment(
                 graph=graph,
                 method=method,
                 n_init=n_init,
+                edge_power=edge_power,
+                density_trim=density_trim,
                 random_state=seed,
             ).fit(Xs)
             t3 = time.perf_counter()
@@ -218,6 +230,7 @@ def lso_experiment(
                 models[classes] = dict(X=Xs, y=ys, vae=vae, kmeans=km, geodesic=gkm)
     summary = _summarise(runs)
     settings = dict(params, dataset=name, n_neighbors=n_neighbors, graph=graph, method=method, n_init=n_init,
+                    edge_power=edge_power, density_trim=density_trim,
                     n_per_class=n_per_class, seeds=[int(s) for s in seeds])
     out = dict(runs=runs, summary=summary, markdown=lso_markdown(summary), settings=settings)
     if return_models:
