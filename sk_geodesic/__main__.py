@@ -69,7 +69,7 @@ def draw_lso_clusters(models, path, geodesics=True):
                 ax.plot(p.latent[b, :, 0], p.latent[b, :, 1], "r-", lw=2)
                 ax.plot([Zm[i[b], 0], Zm[j[b], 0]], [Zm[i[b], 1], Zm[j[b], 1]], "k--", lw=1)
         ax.plot(Zm[:, 0], Zm[:, 1], "k*", ms=14)
-        ax.set_title(f"classes {classes}: graph-geodesic k-medoids")
+        ax.set_title(f"classes {classes}: density-weighted graph-geodesic k-medoids")
     fig.suptitle("codes by cluster over log10 σ(z); red: geodesics between medoids, dashed: straight lines")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -113,6 +113,16 @@ def lso_experiment(
     expected metric), with as many clusters as classes. Scores: :func:`f_measure`,
     ARI and NMI against the labels.
 
+    Two protocol settings make the graph geodesics density-aware, both fixed for
+    every data set (:data:`LSO_EDGE_POWER`, :data:`LSO_DENSITY_TRIM`): edges weigh
+    their squared length and the distance is the square root of the least summed
+    weight (power-weighted graph geodesics: a chain of short hops through dense codes
+    is cheaper than a long hop across a sparse gap), and the medoids are chosen among
+    the densest half of the codes under the VAE's aggregate-posterior density (every
+    code is then assigned to its nearest medoid). Without them, on codes of touching
+    classes, the k-medoids optimum spends a medoid on a sparse fringe and splits a
+    wide class (see ``docs/lso_results.md``).
+
     Parameters
     ----------
     class_sets : sequence of sequences of int or None
@@ -131,10 +141,11 @@ def lso_experiment(
         Images per class (the first ones); ``None``: the preset's (all for ``X``).
     vae_params : dict or None
         Overrides of :data:`LSO_VAE_PARAMS`.
-    n_neighbors, graph, method, n_init :
-        Passed to :class:`GeodesicKMeans` (its defaults: an ``"auto"`` neighbourhood
-        widened until connected, FasterPAM with 10 starts). :class:`~sklearn.cluster.KMeans`
-        gets ``n_init=10``.
+    n_neighbors, graph, method, n_init, edge_power, density_trim :
+        Passed to :class:`GeodesicKMeans` (an ``"auto"`` neighbourhood widened until
+        connected, FasterPAM with 10 starts; ``edge_power=2``, ``density_trim=0.5``:
+        the protocol's density-aware setting, ``1`` and ``0`` give plain graph-geodesic
+        k-medoids). :class:`~sklearn.cluster.KMeans` gets ``n_init=10``.
     return_models : bool
         Keep the data, fitted VAE and clusterings of the first seed of each set.
     verbose : bool
