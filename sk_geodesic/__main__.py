@@ -69,7 +69,7 @@ def draw_lso_clusters(models, path, geodesics=True):
                 ax.plot(p.latent[b, :, 0], p.latent[b, :, 1], "r-", lw=2)
                 ax.plot([Zm[i[b], 0], Zm[j[b], 0]], [Zm[i[b], 1], Zm[j[b], 1]], "k--", lw=1)
         ax.plot(Zm[:, 0], Zm[:, 1], "k*", ms=14)
-        ax.set_title(f"classes {classes}: graph-geodesic k-medoids")
+        ax.set_title(f"classes {classes}: density-weighted graph-geodesic k-medoids")
     fig.suptitle("codes by cluster over log10 σ(z); red: geodesics between medoids, dashed: straight lines")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -143,8 +143,9 @@ def _demo(args):
 
         seeds = list(range(args.seed, args.seed + args.seeds))
         n_pc = args.cluster_n_per_digit
-        print(f"\nGraph-geodesic k-medoids vs Euclidean k-means on the same 2-D VAE codes ('Latent space "
-              f"oddity' protocol, {n_pc} digits per class, one VAE per digit triplet and seed, "
+        per_class = f"{n_pc} digits per class" if n_pc else "~1000 digits per class"
+        print(f"\nDensity-weighted graph-geodesic k-medoids vs Euclidean k-means on the same 2-D VAE codes "
+              f"('Latent space oddity' protocol, {per_class}, one VAE per digit triplet and seed, "
               f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}):", flush=True)
         t2 = time.perf_counter()
         vp = {"epochs": args.cluster_epochs} if args.cluster_epochs else None
@@ -157,7 +158,7 @@ def _demo(args):
         draw_lso_clusters(result["models"], f3, geodesics=not args.fast_figures)
         print(f"wrote {f3}")
         print(f"clustering experiment in {time.perf_counter() - t2:.0f} s; "
-              "full protocol: python -m sk_geodesic lso --seeds 3")
+              "other data and class sets: python -m sk_geodesic lso --help")
     print(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -207,7 +208,8 @@ def main(argv=None):
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--seeds", type=int, default=3, help="seeds of the clustering experiment")
     demo.add_argument("--n-per-digit", type=int, default=None, help="digits per class for the interpolation VAE")
-    demo.add_argument("--cluster-n-per-digit", type=int, default=500, help="digits per class for clustering")
+    demo.add_argument("--cluster-n-per-digit", type=int, default=None,
+                      help="digits per class for clustering (default: all ~1000 of the embedded subset, as in the paper)")
     demo.add_argument("--cluster-epochs", type=int, default=None, help="VAE epochs in the clustering experiment")
     demo.add_argument("--fast-figures", action="store_true", help="no exact geodesics in the cluster figure")
     demo.add_argument("--no-cluster", action="store_true", help="skip the clustering experiment")

@@ -32,6 +32,14 @@ LSO_VAE_PARAMS = dict(
 )
 
 
+#: Graph edges weigh (length on the manifold)², distances are square roots of the least
+#: summed weight (a density-weighted graph geodesic, see :class:`GeodesicKMeans`).
+LSO_EDGE_POWER = 2.0
+
+#: The medoids are chosen among the densest half of the codes (trimmed k-medoids).
+LSO_DENSITY_TRIM = 0.5
+
+
 def load_lso_data(dataset="mnist", classes=None, n_per_class=None):
     """Images and labels of some classes of a preset data set.
 
@@ -90,6 +98,8 @@ def lso_experiment(
     graph="knn",
     method="fasterpam",
     n_init="auto",
+    edge_power=LSO_EDGE_POWER,
+    density_trim=LSO_DENSITY_TRIM,
     return_models=False,
     verbose=False,
 ):
@@ -102,6 +112,16 @@ def lso_experiment(
     graph of the codes whose edges are weighted by their length under the VAE's
     expected metric), with as many clusters as classes. Scores: :func:`f_measure`,
     ARI and NMI against the labels.
+
+    Two protocol settings make the graph geodesics density-aware, both fixed for
+    every data set (:data:`LSO_EDGE_POWER`, :data:`LSO_DENSITY_TRIM`): edges weigh
+    their squared length and the distance is the square root of the least summed
+    weight (power-weighted graph geodesics: a chain of short hops through dense codes
+    is cheaper than a long hop across a sparse gap), and the medoids are chosen among
+    the densest half of the codes under the VAE's aggregate-posterior density (every
+    code is then assigned to its nearest medoid). Without them, on codes of touching
+    classes, the k-medoids optimum spends a medoid on a sparse fringe and splits a
+    wide class (see ``docs/lso_results.md``).
 
     Parameters
     ----------
@@ -121,10 +141,11 @@ def lso_experiment(
         Images per class (the first ones); ``None``: the preset's (all for ``X``).
     vae_params : dict or None
         Overrides of :data:`LSO_VAE_PARAMS`.
-    n_neighbors, graph, method, n_init :
-        Passed to :class:`GeodesicKMeans` (its defaults: an ``"auto"`` neighbourhood
-        widened until connected, FasterPAM with 10 starts). :class:`~sklearn.cluster.KMeans`
-        gets ``n_init=10``.
+    n_neighbors, graph, method, n_init, edge_power, density_trim :
+        Passed to :class:`GeodesicKMeans` (an ``"auto"`` neighbourhood widened until
+        connected, FasterPAM with 10 starts; ``edge_power=2``, ``density_trim=0.5``:
+        the protocol's density-aware setting, ``1`` and ``0`` give plain graph-geodesic
+        k-medoids). :class:`~sklearn.cluster.KMeans` gets ``n_init=10``.
     return_models : bool
         Keep the data, fitted VAE and clusterings of the first seed of each set.
     verbose : bool
@@ -195,6 +216,8 @@ def lso_experiment(
                 graph=graph,
                 method=method,
                 n_init=n_init,
+                edge_power=edge_power,
+                density_trim=density_trim,
                 random_state=seed,
             ).fit(Xs)
             t3 = time.perf_counter()
@@ -218,6 +241,7 @@ def lso_experiment(
                 models[classes] = dict(X=Xs, y=ys, vae=vae, kmeans=km, geodesic=gkm)
     summary = _summarise(runs)
     settings = dict(params, dataset=name, n_neighbors=n_neighbors, graph=graph, method=method, n_init=n_init,
+                    edge_power=edge_power, density_trim=density_trim,
                     n_per_class=n_per_class, seeds=[int(s) for s in seeds])
     out = dict(runs=runs, summary=summary, markdown=lso_markdown(summary), settings=settings)
     if return_models:

@@ -96,6 +96,39 @@ class _PathDistances:
         return np.asarray(self.interp.pairwise_distances(self.Z, latent=True), dtype=np.float64)
 
 
+class _SubsetDistances:
+    """The distances of ``dist`` restricted to the training points ``idx`` (renumbered 0..m-1)."""
+
+    def __init__(self, dist, idx):
+        self.dist, self.idx = dist, np.asarray(idx, dtype=np.intp)
+        if hasattr(dist, "D"):
+            self.D = np.ascontiguousarray(dist.D[np.ix_(self.idx, self.idx)])
+
+    def rows(self, idx):
+        return self.dist.rows(self.idx[np.asarray(idx, dtype=np.intp)])[:, self.idx]
+
+    def between(self, a, b):
+        return self.dist.between(self.idx[np.asarray(a, dtype=np.intp)], self.idx[np.asarray(b, dtype=np.intp)])
+
+
+class _PowerRoot:
+    """Wraps graph distances (power-weighted path costs) and returns their p-th root."""
+
+    def __init__(self, dist, p):
+        self.dist, self.p = dist, float(p)
+        self.A = dist.A
+
+    def rows(self, idx):
+        return self.dist.rows(idx) ** (1.0 / self.p)
+
+    def between(self, a, b):
+        return self.dist.between(a, b) ** (1.0 / self.p)
+
+    def full(self):
+        D = self.dist.full()
+        return np.power(D, np.float32(1.0 / self.p), out=D)
+
+
 def _penalty_floor(h, Z, interp):
     """min of the penalty h over the training codes (its zero for graph edges)."""
     import torch
@@ -224,10 +257,32 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         the edges of a minimum spanning tree of the kNN graph so it stays connected
         (a neighbourhood that adapts to density: points in sparse regions keep only
         the links the tree needs, so fewer shortcuts cross low-density gaps).
+    edge_power : float >= 1, default=1.0
+        ``distance="graph"`` only. Graph edges weigh ``length ** edge_power`` and the
+        distance between two points is the ``edge_power``-th root of the least
+        summed edge weight over the paths joining them: the power-weighted
+        shortest-path distance (Alamgir & von Luxburg 2012; Hwang, Damelin & Hero
+        2016), a path metric in units of length. At 1 it is the plain graph
+        geodesic. At p > 1 a chain of short hops through densely sampled codes
+        costs less than one long hop of the same total length, so in the limit of
+        many points the distance is a geodesic of the manifold's metric rescaled by
+        the code density to the power ``(1 − p) / latent_dim`` — distances shrink
+        inside dense groups of codes and grow across sparse gaps between them.
+    density_trim : float in [0, 1), default=0.0
+        Fraction of the training points, those of lowest latent density, left out
+        of the k-medoids search: the medoids minimise the summed distance of the
+        densest ``1 − density_trim`` of the points (an upper level set of the
+        density, as in trimmed k-medoids), then *every* point is assigned to its
+        nearest medoid (``labels_`` and ``inertia_`` cover all points). Sparse
+        fringes between or around groups then do not pull medoids away from the
+        dense cores. The density is the manifold's latent log-density (the VAE's
+        aggregate posterior) when it has one, otherwise a 10-component Gaussian
+        mixture fitted to the codes. 0 keeps every point (plain k-medoids).
     init : {"k-medoids++", "random"} or array-like of shape (n_clusters,), default="k-medoids++"
         ``"k-medoids++"``: greedy k-means++ seeding with the chosen distance;
         ``"random"``: distinct random training points; an array: indices of the
-        training points to start from (then ``n_init`` is 1).
+        training points to start from (then ``n_init`` is 1; with
+        ``density_trim`` they join the points of the search).
     n_init : int or "auto", default="auto"
         Number of initialisations; the run with the smallest inertia is kept.
         ``"auto"``: 10 with ``method="fasterpam"`` (each run is cheap once the
@@ -275,6 +330,9 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         The graph (``distance="graph"``).
     n_neighbors_ : int or None
         Neighbours per node of the graph actually built (``distance="graph"``).
+    core_sample_indices_ : ndarray of shape (n_core,)
+        Indices of the training points that took part in the k-medoids search (all
+        of them unless ``density_trim`` > 0); the medoids are among them.
     n_features_in_ : int
 
     See Also
@@ -319,6 +377,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         "refine": [StrOptions({"none", "exact"})],
         "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "graph": [StrOptions({"knn", "mutual"})],
+        "edge_power": [Interval(Real, 1, None, closed="left")],
+        "density_trim": [Interval(Real, 0, 1, closed="left")],
         "init": [StrOptions({"k-medoids++", "random"}), "array-like"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -339,6 +399,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         refine="none",
         n_neighbors="auto",
         graph="knn",
+        edge_power=1.0,
+        density_trim=0.0,
         init="k-medoids++",
         n_init="auto",
         max_iter=50,
@@ -355,6 +417,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.refine = refine
         self.n_neighbors = n_neighbors
         self.graph = graph
+        self.edge_power = edge_power
+        self.density_trim = density_trim
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
@@ -388,7 +452,7 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             graph = LatentGraph(
                 geom.embedding_map(), Z, n_neighbors=k_eff, mutual=self.graph == "mutual",
                 dtype=self.interpolator_.dtype_, device=self.interpolator_.device_,
-                segment_factor=factor,
+                segment_factor=factor, edge_power=self.edge_power,
             )
             A, _ = graph.with_queries(np.zeros((0, Z.shape[1])))
             try:
@@ -430,6 +494,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             if init_idx.min() < 0 or init_idx.max() >= n or len(np.unique(init_idx)) != len(init_idx):
                 raise ValueError("init indices must be distinct and lie in [0, n_samples).")
 
+        if self.edge_power != 1 and self.distance != "graph":
+            raise ValueError(f"edge_power={self.edge_power} applies to distance='graph' only.")
         self.interpolator_ = self._make_interpolator(X, y)
         Z = self._encode(X)
         self._Z_train = Z
@@ -438,6 +504,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.distance == "graph":
             self.graph_, A, self.n_neighbors_ = self._build_graph(Z)
             dist = _GraphDistances(A, self.n_jobs)
+            if self.edge_power != 1:
+                dist = _PowerRoot(dist, self.edge_power)
             n_cand = self.n_candidates
         else:
             dist = _PathDistances(self.interpolator_, Z)
@@ -445,6 +513,15 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         pam = self.method == "fasterpam"
         if pam:
             dist = _MatrixDistances(dist.full())
+
+        core = self._core_points(Z, rng, init_idx)
+        self.core_sample_indices_ = core
+        full_dist = dist
+        if len(core) < n:
+            dist = _SubsetDistances(dist, core)
+            if init_idx is not None:
+                init_idx = np.searchsorted(core, init_idx)
+        n_core = len(core)
 
         if init_idx is not None:
             n_init = 1
@@ -457,9 +534,9 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             if init_idx is not None:
                 medoids = init_idx.astype(np.intp)
             elif self.init == "random":
-                medoids = rng.choice(n, self.n_clusters, replace=False).astype(np.intp)
+                medoids = rng.choice(n_core, self.n_clusters, replace=False).astype(np.intp)
             else:
-                medoids = self._kmedoids_pp(dist, n, rng)
+                medoids = self._kmedoids_pp(dist, n_core, rng)
             if pam:
                 result = self._fasterpam(dist, medoids)
             else:
@@ -469,6 +546,11 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             if best is None or result[2] < best[2]:
                 best = result
         medoids, labels, inertia, n_iter = best
+        if n_core < n:
+            # medoids of the dense core; every point goes to its nearest one
+            medoids = core[medoids]
+            labels, d = self._assign(full_dist, medoids)
+            inertia = float(d.sum())
         self.medoid_indices_ = medoids
         self.cluster_centers_ = X[medoids]
         self.medoid_latent_ = Z[medoids]
@@ -499,6 +581,37 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         medoids = np.asarray(res.medoids, dtype=np.intp)
         labels, d = self._assign(dist, medoids)
         return medoids, labels, float(d.sum()), int(res.n_iter)
+
+    def _core_points(self, Z, rng, init_idx):
+        """Sorted indices of the points that enter the k-medoids search (``density_trim``)."""
+        n = len(Z)
+        keep = max(self.n_clusters, int(math.ceil((1.0 - self.density_trim) * n)))
+        if keep >= n:
+            return np.arange(n, dtype=np.intp)
+        logp = self._latent_log_density(Z, rng)
+        order = np.argsort(-logp, kind="stable")
+        core = order[:keep]
+        if init_idx is not None:
+            core = np.union1d(core, init_idx)
+        return np.sort(core).astype(np.intp)
+
+    def _latent_log_density(self, Z, rng):
+        """log-density of the codes: the manifold's own, or a Gaussian mixture fitted to them."""
+        f = self.interpolator_._geometry.latent_log_density()
+        if f is None:
+            from sklearn.mixture import GaussianMixture
+
+            k = int(min(10, len(np.unique(Z, axis=0))))
+            gmm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=1e-4,
+                                  random_state=rng.randint(np.iinfo(np.int32).max)).fit(Z)
+            return gmm.score_samples(Z)
+        import torch
+
+        it = self.interpolator_
+        with torch.no_grad():
+            vals = [f(torch.as_tensor(Z[i : i + 4096], dtype=it.dtype_, device=it.device_)).detach().cpu().double()
+                    for i in range(0, len(Z), 4096)]
+        return torch.cat(vals).numpy()
 
     def _check_graph(self, A, k):
         from scipy.sparse.csgraph import connected_components
@@ -622,6 +735,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         Z = self._encode(X)
         if self.distance == "graph" and self.refine == "none":
             D = query_distances(self.graph_, self.medoid_indices_, Z, n_jobs=self.n_jobs).T
+            if self.edge_power != 1:
+                D = D ** (1.0 / self.edge_power)
             if not np.all(np.isfinite(D)):
                 raise DisconnectedGraphError(
                     "some points are not connected to any medoid in the kNN graph; increase n_neighbors "

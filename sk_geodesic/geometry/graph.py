@@ -89,13 +89,23 @@ class LatentGraph:
         steps of each edge: its weight is then Σ c_i ‖Δφ_i‖, the length under a
         conformally rescaled metric (an interpolator's own objective, e.g. the
         density penalty or the realism index); ``None``: plain φ-length.
+    edge_power : float, default=1.0
+        Edges (node–node and query–node) weigh ``length ** edge_power``. With a power
+        p > 1 a shortest path's cost Σ ℓ_e^p is the *power-weighted* path cost
+        (Alamgir & von Luxburg 2012; Hwang, Damelin & Hero 2016): many short hops
+        through densely sampled codes cost less than one long hop across a sparse
+        gap, so distances shrink inside dense groups and grow across gaps between
+        them. Its p-th root is again a path metric (:func:`power_root`).
     """
 
     def __init__(
         self, embed, nodes, n_neighbors=10, n_edge_points=4, dtype=torch.float32, device="cpu", chunk_size=4096,
-        mutual=False, segment_factor=None,
+        mutual=False, segment_factor=None, edge_power=1.0,
     ):
         self.embed = embed
+        self.edge_power = float(edge_power)
+        if not self.edge_power >= 1.0:
+            raise ValueError(f"edge_power must be >= 1, got {edge_power!r}")
         self.nodes = np.asarray(nodes, dtype=np.float64)
         self.n_neighbors = int(n_neighbors)
         self.n_edge_points = int(n_edge_points)
@@ -127,7 +137,9 @@ class LatentGraph:
             getattr(self, "segment_factor", None),
         )
         # zero-length edges (duplicate points) would vanish from a sparse matrix
-        return np.maximum(w, 1e-12)
+        w = np.maximum(w, 1e-12)
+        p = getattr(self, "edge_power", 1.0)
+        return w if p == 1.0 else np.maximum(w**p, 1e-300)
 
     def with_queries(self, Q):
         """Adjacency (csr) of the graph with query points ``Q`` appended as new nodes."""
