@@ -26,7 +26,7 @@ def embed_curve(embed, Z):
 #: at this resolution and Richardson-extrapolated with the half resolution (the chord
 #: sum's error is O(h²)), which matches a 16× (or finer) dense evaluation of the
 #: returned piecewise-linear curve at half its cost.
-LENGTH_SUBDIVISIONS = 8
+LENGTH_SUBDIVISIONS = 4
 
 _CHUNK_POINTS = 32768
 

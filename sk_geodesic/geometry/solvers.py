@@ -181,12 +181,16 @@ def _node_system(J, r, s):
     n = (N - 1) // s + 1
     a = _segment_weights(s, J.dtype, J.device)
     # per-point metric and per-sub-segment cross term, both small (d × d)
-    G = J.transpose(-1, -2) @ J  # (b, N, d, d)
-    C = J[:, 1:].transpose(-1, -2) @ J[:, :-1]  # (b, N-1, d, d): J_{k+1}ᵀ J_k
-    Jr_next = torch.einsum("bkDd,bkD->bkd", J[:, 1:], r)  # J_{k+1}ᵀ r_k
-    Jr_prev = torch.einsum("bkDd,bkD->bkd", J[:, :-1], r)  # J_kᵀ r_k
-    G0 = G[:, :-1].reshape(b, n - 1, s, d, d)  # G_j (start of sub-segment)
-    G1 = G[:, 1:].reshape(b, n - 1, s, d, d)  # G_{j+1}
+    # One batched Gram matrix per sub-segment k of K_k = [J_k, J_{k+1}, r_k] (D × (2d+1))
+    # holds every product the system needs (G_k, G_{k+1}, J_{k+1}ᵀJ_k, J_kᵀr_k,
+    # J_{k+1}ᵀr_k): one large GEMM instead of several memory-bound passes over J.
+    K = torch.cat([J[:, :-1], J[:, 1:], r.unsqueeze(-1)], dim=-1)  # (b, N-1, D, 2d+1)
+    M = K.transpose(-1, -2) @ K
+    G0 = M[..., :d, :d].reshape(b, n - 1, s, d, d)  # G_j (start of sub-segment)
+    G1 = M[..., d : 2 * d, d : 2 * d].reshape(b, n - 1, s, d, d)  # G_{j+1}
+    C = M[..., d : 2 * d, :d]  # (b, N-1, d, d): J_{k+1}ᵀ J_k
+    Jr_prev = M[..., :d, 2 * d]  # J_kᵀ r_k
+    Jr_next = M[..., d : 2 * d, 2 * d]  # J_{k+1}ᵀ r_k
     C = C.reshape(b, n - 1, s, d, d)
     Ct = C.transpose(-1, -2)
     a0, a1 = a[:-1], a[1:]

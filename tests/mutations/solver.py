@@ -37,6 +37,18 @@ def _marquardt_damping(mp):
     mp.setattr(solvers, "_damped_system", lambda A, lam, scale, jitter, eye: A + lam * (A + jitter * eye) + jitter * eye)
 
 
+def _auto_init_never_graph(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base.Interpolator, "_build_auto_graph", lambda self, X: None)
+
+
+def _auto_init_always_graph(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base, "curve_length", lambda embed, Z, s=1: Z.new_full((Z.shape[0],), float("inf")))
+
+
 def _node_energy_only(mp):
     import sk_geodesic.geometry.solvers as solvers
 
@@ -47,6 +59,18 @@ def _node_energy_only(mp):
 FAITHFUL = "tests/test_solver_faithful.py::"
 
 BREAKS = [
+    Break(
+        name="auto_init_never_graph",
+        description='init="auto" always starts from the straight segment',
+        apply=_auto_init_never_graph,
+        tests=["tests/test_claims_geometry.py::test_graph_init_changes_start_and_iterations"],
+    ),
+    Break(
+        name="auto_init_always_graph",
+        description='init="auto" always starts from the graph path, even where the segment is shorter',
+        apply=_auto_init_always_graph,
+        tests=["tests/test_claims_geometry.py::test_auto_init_takes_the_shorter_start"],
+    ),
     Break(
         name="no_tunnel_guard",
         description="solve_geodesic keeps curves whose dense length exceeds what the solver's sub-points saw",
