@@ -17,7 +17,7 @@ import torch
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import multivariate_normal
 
-from sk_geodesic.geometry import GaussianMixtureLogDensity, StandardNormalLogDensity, resample
+from sk_geodesic.geometry import GaussianMixtureLogDensity, StandardNormalLogDensity, linear_curve, resample
 from sk_geodesic.geometry.graph import LatentGraph
 from sk_geodesic.interpolation import Geodesic, Linear
 from sk_geodesic.manifolds import PretrainedManifold
@@ -103,10 +103,11 @@ def test_graph_init_changes_start_and_iterations(hill):
     common = dict(manifold=m, n_points=25, tol=1e-8, max_iter=200, coarse_to_fine=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start_lin = Geodesic(**{**common, "max_iter": 0}).fit(X).path(Z0, Z1, latent=True)
+        start_lin = Geodesic(**{**common, "max_iter": 0}, init="linear").fit(X).path(Z0, Z1, latent=True)
         start_graph = Geodesic(**{**common, "max_iter": 0}, init="graph").fit(X).path(Z0, Z1, latent=True)
-        lin = Geodesic(**common).fit(X).path(Z0, Z1, latent=True)
+        lin = Geodesic(**common, init="linear").fit(X).path(Z0, Z1, latent=True)
         gra = Geodesic(**common, init="graph").fit(X).path(Z0, Z1, latent=True)
+        auto = Geodesic(**common).fit(X).path(Z0, Z1, latent=True)
     straight = Linear(manifold=m, n_points=25).fit(X).path(Z0, Z1, latent=True)
     # with no iterations, the linear start is the straight segment, the graph start goes around
     np.testing.assert_allclose(start_lin.latent, straight.latent, atol=1e-12)
@@ -120,6 +121,20 @@ def test_graph_init_changes_start_and_iterations(hill):
     assert np.all(gra.length <= lin.length * (1 + 1e-3))
     assert np.all(gra.length < 0.5 * straight.length), (gra.length, straight.length)
     assert np.all(np.abs(gra.latent[:, 12]).sum(-1) > 0.5)
+    # the default init="auto" picks the graph start here (shorter than the segment)
+    np.testing.assert_allclose(auto.length, gra.length, rtol=1e-9)
+
+
+def test_auto_init_takes_the_shorter_start(hill):
+    m, X, Z0, Z1 = hill
+    geo = Geodesic(manifold=m, n_points=25).fit(X)
+    # pairs through the hill start on the graph path, a short flat pair on its segment
+    z0 = np.vstack([Z0, [[2.0, 2.0]]])
+    z1 = np.vstack([Z1, [[2.1, 2.0]]])
+    start = geo._initial_curves(z0, z1).numpy()
+    line = linear_curve(torch.as_tensor(z0), torch.as_tensor(z1), 25).numpy()
+    assert not np.allclose(start[:-1], line[:-1])
+    np.testing.assert_allclose(start[-1], line[-1], atol=1e-12)
 
 
 # -- latent log-densities --------------------------------------------------------------------------

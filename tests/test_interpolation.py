@@ -35,9 +35,10 @@ def test_geodesic_matches_great_circle(sphere_manifold, sphere_data):
     assert np.mean(lin / gc) > 1.005
     assert np.all(lin >= path.length - 1e-9)
     # path shapes and decoded points lie on the sphere
-    assert path.latent.shape == (24, 35, 2) and path.decoded.shape == (24, 35, 3)
+    n = geo.n_points
+    assert path.latent.shape == (24, n, 2) and path.decoded.shape == (24, n, 3)
     np.testing.assert_allclose(np.linalg.norm(path.decoded, axis=-1), 1.0, atol=1e-12)
-    np.testing.assert_allclose(path.t, np.linspace(0, 1, 35))
+    np.testing.assert_allclose(path.t, np.linspace(0, 1, n))
     # constant speed: energy ≈ length²
     np.testing.assert_allclose(path.energy, path.length**2, rtol=2e-3)
 
@@ -64,7 +65,7 @@ def test_single_and_batched_calls_agree(sphere_manifold, sphere_data):
     batched = geo.path(z0, z1, latent=True)
     for k in (0, 5):
         single = geo.path(z0[k], z1[k], latent=True)
-        assert single.latent.shape == (1, 35, 2)
+        assert single.latent.shape == (1, geo.n_points, 2)
         np.testing.assert_allclose(single.length[0], batched.length[k], rtol=1e-8)
         np.testing.assert_allclose(single.latent[0], batched.latent[k], atol=1e-6)
     assert len(batched[2:4]) == 2

@@ -26,7 +26,7 @@ def embed_curve(embed, Z):
 #: at this resolution and Richardson-extrapolated with the half resolution (the chord
 #: sum's error is O(h²)), which matches a 16× (or finer) dense evaluation of the
 #: returned piecewise-linear curve at half its cost.
-LENGTH_SUBDIVISIONS = 8
+LENGTH_SUBDIVISIONS = 4
 
 _CHUNK_POINTS = 32768
 
@@ -49,8 +49,8 @@ def subdivide(Z, subdivisions):
 def _sub_steps(embed, Z, subdivisions, half=False):
     """‖Δφ‖ over the sub-segments, (B, n−1, s), evaluated a few curves at a time.
 
-    With ``half`` (s even) also the length at s/2 sub-segments, (B,), from every other
-    sub-point of the same evaluation.
+    With ``half`` (s even) also each segment's length at s/2 sub-segments, (B, n−1),
+    from every other sub-point of the same evaluation.
     """
     B, n, d = Z.shape
     s = int(subdivisions)
@@ -62,13 +62,47 @@ def _sub_steps(embed, Z, subdivisions, half=False):
         out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s))
         if half:
             Xh = X[:, ::2]
-            halves.append((Xh[:, 1:] - Xh[:, :-1]).norm(dim=-1).sum(-1))
+            halves.append((Xh[:, 1:] - Xh[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s // 2).sum(-1))
     if not out:
         empty = Z.new_zeros(0, n - 1, s)
-        return (empty, Z.new_zeros(0)) if half else empty
+        return (empty, Z.new_zeros(0, n - 1)) if half else empty
     if half:
         return torch.cat(out), torch.cat(halves)
     return torch.cat(out)
+
+
+#: A segment whose Richardson correction exceeds this fraction of its length is not in
+#: the asymptotic regime (a wall of φ between sub-points): it is measured again, finer.
+RESOLVED_TOLERANCE = 1e-4
+
+#: The finest sub-division adaptive refinement goes to.
+MAX_SUBDIVISIONS = 512
+
+
+def _richardson_segments(embed, Z, s):
+    """Per-segment lengths (B, n−1), Richardson-extrapolated from s and s/2 sub-segments,
+    and their correction terms; ``steps`` (B, n−1, s) for the energy."""
+    steps, half = _sub_steps(embed, Z, s, half=True)
+    Ls = steps.sum(-1)
+    corr = (Ls - half) / 3.0
+    return Ls + corr, corr, steps
+
+
+def _refine_segments(embed, Z, seg_len, corr, s):
+    """Re-measure, at 4× finer sub-division (repeatedly), the segments whose Richardson
+    correction says they are under-resolved; returns corrected (B, n−1) lengths."""
+    seg_len = seg_len.clone()
+    bad = corr.abs() > RESOLVED_TOLERANCE * seg_len.abs().clamp_min(torch.finfo(seg_len.dtype).tiny)
+    while bool(bad.any()) and s < MAX_SUBDIVISIONS:
+        s = min(4 * s, MAX_SUBDIVISIONS)
+        b, i = bad.nonzero(as_tuple=True)
+        ends = torch.stack([Z[b, i], Z[b, i + 1]], 1)  # each bad segment as a 2-node curve
+        L, c, _ = _richardson_segments(embed, ends, s)
+        seg_len[b, i] = L[:, 0]
+        still = c[:, 0].abs() > RESOLVED_TOLERANCE * L[:, 0].abs().clamp_min(torch.finfo(L.dtype).tiny)
+        bad = torch.zeros_like(bad)
+        bad[b[still], i[still]] = True
+    return seg_len
 
 
 def segment_lengths(embed, Z, subdivisions=1):
@@ -101,13 +135,16 @@ def curve_length_energy(embed, Z, subdivisions=None):
     Every latent segment is measured at ``subdivisions`` sub-segments (default
     :data:`LENGTH_SUBDIVISIONS`); for an even number the length is Richardson-
     extrapolated, L = L_s + (L_s − L_{s/2}) / 3, L_{s/2} using every other sub-point
-    of the same evaluation. The energy is (N − 1)Σ‖Δφ‖² over the N − 1 sub-segments.
+    of the same evaluation. Segments where that correction exceeds
+    :data:`RESOLVED_TOLERANCE` of their length (φ changes too fast between sub-points
+    for the extrapolation to hold) are measured again at 4×, 16×, … finer sub-division
+    until the correction is small (at most :data:`MAX_SUBDIVISIONS`). The energy is
+    (N − 1)Σ‖Δφ‖² over the N − 1 sub-segments of the first evaluation.
     """
     s = LENGTH_SUBDIVISIONS if subdivisions is None else int(subdivisions)
     if s % 2 == 0:
-        steps, L_half = _sub_steps(embed, Z, s, half=True)
-        L = steps.sum((-1, -2))
-        L = L + (L - L_half) / 3.0
+        seg, corr, steps = _richardson_segments(embed, Z, s)
+        L = _refine_segments(embed, Z, seg, corr, s).sum(-1)
     else:
         steps = _sub_steps(embed, Z, s)
         L = steps.sum((-1, -2))

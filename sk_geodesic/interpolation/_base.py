@@ -12,7 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import check_array, gen_batches
+from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -30,7 +30,8 @@ from .._utils import (
     seed_from,
     to_numpy,
 )
-from ..geometry import curve_length_energy, embed_curve, linear_curve
+from ..geometry import curve_length, curve_length_energy, embed_curve, linear_curve
+from ..geometry.curves import LENGTH_SUBDIVISIONS
 from ..geometry.graph import LatentGraph, check_connected, graph_curves, shortest_paths
 
 
@@ -86,6 +87,11 @@ class Path:
         )
 
 
+#: Most reference codes in the graph of ``init="auto"`` (a random subset beyond): the
+#: graph only proposes initial curves, and its cost at fit grows with its size.
+AUTO_GRAPH_NODES = 2000
+
+
 def _unwrap_manifold(manifold):
     return manifold.estimator if isinstance(manifold, FrozenEstimator) else manifold
 
@@ -135,9 +141,14 @@ class Interpolator(BaseEstimator):
         Most solver iterations per pair.
     tol : float
         Relative objective decrease under which a pair has converged.
-    init : {"linear", "graph"}
+    init : {"linear", "graph", "auto"}
         Initial curve: the straight latent segment, or the shortest path of a kNN
         graph over the manifold's encoded training points (Chen et al. 2019).
+        ``"auto"`` builds that graph over at most :data:`AUTO_GRAPH_NODES` of those
+        points (when there are any) and starts each pair from whichever of the two
+        curves is shorter: the graph path where the straight segment crosses a
+        costly region (high decoder variance between groups of codes), the straight
+        segment elsewhere.
     n_neighbors : int
         Neighbours per node of that graph.
     device : str
@@ -158,7 +169,7 @@ class Interpolator(BaseEstimator):
         "n_points": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "init": [StrOptions({"linear", "graph"})],
+        "init": [StrOptions({"linear", "graph", "auto"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "device": DEVICE_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -229,6 +240,8 @@ class Interpolator(BaseEstimator):
         self.graph_ = None
         if self.init == "graph":
             self.graph_ = self._build_graph(X)
+        elif self.init == "auto":
+            self.graph_ = self._build_auto_graph(X)
         return self
 
     def _fitted_manifold(self, X, y):
@@ -299,6 +312,25 @@ class Interpolator(BaseEstimator):
             m.embedding_map(), nodes, n_neighbors=self.n_neighbors, dtype=self.dtype_, device=self.device_
         )
 
+    def _build_auto_graph(self, X):
+        """The graph of ``init="auto"``: over ≤ AUTO_GRAPH_NODES reference codes, or None."""
+        m = self._geometry
+        nodes = m.latent_reference_points()
+        if nodes is None:
+            try:
+                nodes = self._encode_data(X)
+            except Exception:  # no encoder: nothing to build a graph on
+                return None
+        nodes = np.asarray(nodes)
+        if len(nodes) <= self.n_neighbors + 1:
+            return None
+        if len(nodes) > AUTO_GRAPH_NODES:
+            rng = check_random_state(self.random_state)
+            nodes = nodes[np.sort(rng.choice(len(nodes), AUTO_GRAPH_NODES, replace=False))]
+        return LatentGraph(
+            m.embedding_map(), nodes, n_neighbors=self.n_neighbors, dtype=self.dtype_, device=self.device_
+        )
+
     # -- the per-subclass solver ------------------------------------------------------------------
     def _solve(self, Z):
         """Optimise curves ``Z`` (B, n, d) → (Z, converged (B,), n_iter (B,))."""
@@ -321,12 +353,19 @@ class Interpolator(BaseEstimator):
     def _initial_curves(self, Z0, Z1):
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
         t1 = torch.as_tensor(Z1, dtype=self.dtype_, device=self.device_)
-        if self.init != "graph" or self.graph_ is None:
+        if self.init == "linear" or self.graph_ is None:
             return linear_curve(t0, t1, self.n_points)
         B = len(Z0)
         A, nodes = self.graph_.with_queries(np.vstack([Z0, Z1]))
         N = len(self.graph_.nodes)
-        curves, _, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
+        curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
+        if self.init == "auto":
+            line = linear_curve(t0, t1, self.n_points)
+            with torch.no_grad():
+                line_len = curve_length(self._geometry.embedding_map(), line, LENGTH_SUBDIVISIONS).cpu().numpy()
+            use_graph = ok & (graph_len < line_len)
+            curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())
+            return torch.as_tensor(curves, dtype=self.dtype_, device=self.device_)
         if not ok.all():
             warnings.warn(
                 f"{int((~ok).sum())} of {B} pairs lie in different components of the kNN graph; "

@@ -22,8 +22,9 @@ class Geodesic(Interpolator):
     spaced on the manifold.
 
     Reported lengths (``Path.length``, :meth:`length`, :meth:`pairwise_distances`) are
-    those of the returned curve measured densely (8 sub-segments per latent segment,
-    Richardson-extrapolated with 4: as accurate as a 16-fold dense evaluation).
+    those of the returned curve measured densely: 4 sub-segments per latent segment,
+    Richardson-extrapolated with 2, and segments where φ is too steep for that
+    (a wall of decoder variance) measured again 4×, 16×, … finer.
     A curve that comes out densely longer than the straight latent segment is replaced
     by the straight segment (``Path.fallback`` says where), so no returned curve is
     longer than the straight line.
@@ -31,22 +32,31 @@ class Geodesic(Interpolator):
     Parameters
     ----------
     manifold : GenerativeManifold, FrozenEstimator or None, default=None
-    n_points : int, default=35
+    n_points : int, default=65
+        Nodes of the returned latent polyline. The polyline's own discretisation error
+        is O(1/n²): on the unit sphere, 65 nodes stay within 1e-5 of the great circle
+        (35 nodes: 3e-5).
     max_iter : int, default=100
     tol : float, default=1e-4
         A pair has converged when a Gauss–Newton step lowers its (sub-divided) energy
         by less than ``tol`` relative.
-    init : {"linear", "graph"}, default="linear"
+    init : {"auto", "linear", "graph"}, default="auto"
         ``"graph"`` starts from the shortest path of a kNN graph over the encoded
-        training data, which helps when straight segments cross empty regions.
+        training data, which helps when straight segments cross empty regions;
+        ``"auto"`` builds that graph (over at most 2000 codes, when the manifold has
+        codes or an encoder) and starts each pair from the shorter of its graph path
+        and its straight segment; ``"linear"`` always starts from the straight segment.
     n_neighbors : int, default=10
     coarse_to_fine : bool, default=True
         Solve on a coarse curve first and double its resolution up to ``n_points``
         (each level starts from the previous one); usually 2-3x fewer decoder passes.
-    subdivisions : int, default=2
-        Sub-segments per latent segment in the minimised energy. 1 is the classical
-        node energy, which can step over a narrow ridge of φ between two nodes; 2
-        makes every segment's midpoint count.
+    subdivisions : int, default=1
+        Sub-segments per latent segment in the minimised energy (1: the node energy;
+        65 nodes sample φ as densely as 35 nodes at 2 sub-segments, at the same cost
+        per iteration, with a 4× smaller polyline error). Whatever the value, a pair
+        whose returned curve is densely longer than the energy's samples see (a ridge
+        of φ stepped over between them) is solved again with twice the sub-division,
+        up to 8.
     device : str, default="auto"
     batch_size : int, default=256
     n_jobs : int or None, default=None
@@ -86,13 +96,13 @@ class Geodesic(Interpolator):
     def __init__(
         self,
         manifold=None,
-        n_points=35,
+        n_points=65,
         max_iter=100,
         tol=1e-4,
-        init="linear",
+        init="auto",
         n_neighbors=10,
         coarse_to_fine=True,
-        subdivisions=2,
+        subdivisions=1,
         device="auto",
         batch_size=256,
         n_jobs=None,
