@@ -14,7 +14,8 @@ def _density_module():
 
 def _drg_log_det(mp, factor):
     """Scale the ½ log det G term of DRG's penalty only (not the metric elsewhere)."""
-    density = _density_module()
+    import sk_geodesic.geometry.density as density
+
     original = density.log_det_metric
     mp.setattr(density, "log_det_metric", lambda embed, Z, eps=0.0: factor * original(embed, Z, eps=eps))
 
