@@ -79,11 +79,15 @@ def test_drg_lifts_the_worst_point_over_a_bridge():
     lin = Linear(manifold=m).fit(Z0).path(Z0, Z1, latent=True)
     geo = Geodesic(manifold=m).fit(Z0).path(Z0, Z1, latent=True)
     drg = _paths(m, Z0, Z1, mu=0.1)
-    mean = _paths(m, Z0, Z1, mu=0.1, temperature=None)
-    lo = {k: _dense(ld, p.latent)[:, 1:-1].min(1) for k, p in dict(lin=lin, geo=geo, drg=drg, mean=mean).items()}
-    # measured: DRG −3.58 to −3.59 on every pair, Linear/Geodesic −4.35 to −4.80, mean −3.67 to −3.71
+    # soft maximum vs mean, both without the density lift (which alone raises the mean's minimum)
+    soft = _paths(m, Z0, Z1, mu=0.1, density_scale=None)
+    mean = _paths(m, Z0, Z1, mu=0.1, temperature=None, density_scale=None)
+    lo = {k: _dense(ld, p.latent)[:, 1:-1].min(1)
+          for k, p in dict(lin=lin, geo=geo, drg=drg, soft=soft, mean=mean).items()}
+    # measured: DRG −3.59 on every pair, Linear = Geodesic −4.35 to −4.80; without the lift
+    # the soft maximum reaches −3.58, the mean −3.75 to −3.85
     assert np.all(lo["drg"] > np.maximum(lo["lin"], lo["geo"]) + 0.5), lo
-    assert np.all(lo["drg"] > lo["mean"] + 0.05), (lo["drg"], lo["mean"])
+    assert np.all(lo["soft"] > lo["mean"] + 0.05), (lo["soft"], lo["mean"])
     # the density is read from the manifold's callable, same as the public metric's
     np.testing.assert_allclose(path_log_density(m, drg, kind="latent", reduce=None), _dense(ld, drg.latent, 1))
     assert np.all(drg.converged)
@@ -181,8 +185,8 @@ def test_drg_lifts_worst_point_on_a_default_mnist_vae():
     """Issue 10 item 5 on one seed: a default 2-D MNIST VAE (float32), 40 cross-class pairs,
     dense evaluation (16 sub-points per segment, endpoints excluded) of the data-space
     log-density log p(x) = log p(z) − ½ log det G (the paper's density). Measured
-    (bench/bench_drg.py, seed 0): DRG above both Geodesic and Linear on 39 of 40 pairs,
-    no tunnelling step. About 3 minutes on one thread."""
+    (bench/bench_drg.py, seed 0): DRG above both Geodesic and Linear on 40 of 40 pairs,
+    no tunnelling step. About 4 minutes on one thread."""
     from sk_geodesic.datasets import load_mnist
     from sk_geodesic.manifolds import VAE
 

@@ -78,7 +78,7 @@ class DensityRegularizedGeodesic(Interpolator):
         τ of the soft maximum, in nats; ``None``: the mean of h (the paper's integral).
     subdivisions : int, default=4
         Sub-segments per latent segment at which the energy and h are evaluated.
-    density_scale : float or None, default=10.0
+    density_scale : float or None, default=5.0
         Nats of h worth one straight-segment length in the lifted energy; ``None``
         disables the lift.
     geodesic_start : bool, default=True
@@ -148,7 +148,7 @@ class DensityRegularizedGeodesic(Interpolator):
         density="data",
         temperature=1.0,
         subdivisions=4,
-        density_scale=10.0,
+        density_scale=5.0,
         geodesic_start=True,
         n_points=35,
         max_iter=100,
