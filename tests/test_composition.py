@@ -52,7 +52,9 @@ def frozen_vae(data):
 
 def _interpolator(frozen, **kw):
     if DensityRegularizedGeodesic is not None:
-        return DensityRegularizedGeodesic(manifold=frozen, n_points=6, max_iter=8, tol=1e-2, **kw)
+        # penalty at the nodes only (subdivisions=1): the cheap configuration, this test is
+        # about composition, not the density penalty (tests/test_drg.py)
+        return DensityRegularizedGeodesic(manifold=frozen, n_points=6, max_iter=8, tol=1e-2, subdivisions=1, **kw)
     return Geodesic(manifold=frozen, n_points=6, max_iter=8, tol=1e-2)  # pragma: no cover
 
 

@@ -145,10 +145,8 @@ class _DensityFactor:
         self.interp, self.h0, self.mu = interp, float(h0), float(interp.mu)
 
     def __call__(self, C):
-        from ..interpolation._density import data_space_penalty
-
         it = self.interp
-        h = data_space_penalty(it._geometry.embedding_map(), it._latent_log_density())
+        h = it._penalty(it._geometry.embedding_map())  # the interpolator's own h (density="data"/"latent")
         v = (h(C.reshape(-1, C.shape[-1])).detach().reshape(C.shape[:2]) - self.h0).clamp_min(0.0)
         return 1.0 + self.mu * 0.5 * (v[:, 1:] + v[:, :-1])
 
@@ -183,9 +181,7 @@ def graph_segment_factor(interp, Z):
     from ..interpolation import DensityRegularizedGeodesic, RealismIndex
 
     if isinstance(interp, DensityRegularizedGeodesic) and interp.mu > 0:
-        from ..interpolation._density import data_space_penalty
-
-        h = data_space_penalty(interp._geometry.embedding_map(), interp._latent_log_density())
+        h = interp._penalty(interp._geometry.embedding_map())
         return _DensityFactor(interp, _penalty_floor(h, Z, interp))
     if isinstance(interp, RealismIndex):
         return _RealismFactor(interp)

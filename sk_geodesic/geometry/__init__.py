@@ -17,6 +17,13 @@ from .curves import (
     segment_lengths,
 )
 from .density import GaussianMixtureLogDensity, StandardNormalLogDensity
+from .density import (
+    RegularizedCurveObjective,
+    data_space_penalty,
+    latent_space_penalty,
+    minimize_curves_lbfgs,
+    soft_maximum,
+)
 from .metric import (
     condition_number,
     grid_variation,
@@ -43,6 +50,11 @@ __all__ = [
     "segment_lengths",
     "GaussianMixtureLogDensity",
     "StandardNormalLogDensity",
+    "RegularizedCurveObjective",
+    "data_space_penalty",
+    "latent_space_penalty",
+    "minimize_curves_lbfgs",
+    "soft_maximum",
     "condition_number",
     "jacobian_diagnostics",
     "latent_plane",

@@ -14,7 +14,8 @@ def _density_module():
 
 def _drg_log_det(mp, factor):
     """Scale the ½ log det G term of DRG's penalty only (not the metric elsewhere)."""
-    density = _density_module()
+    import sk_geodesic.geometry.density as density
+
     original = density.log_det_metric
     mp.setattr(density, "log_det_metric", lambda embed, Z, eps=0.0: factor * original(embed, Z, eps=eps))
 
@@ -89,7 +90,9 @@ BREAKS = [
         name="drg_mu_hundredth",
         description="DensityRegularizedGeodesic uses μ/100",
         apply=_drg_mu_hundredth,
-        tests=[f"{T_RING}[0.03]"],
+        # the ring's hole is avoided even at μ/100 under the relative-length objective;
+        # the bridge detour (+0.5 nat over Linear/Geodesic at μ = 0.1) is not
+        tests=["tests/test_drg.py::test_drg_lifts_the_worst_point_over_a_bridge"],
     ),
     Break(
         name="drg_ignores_latent_density",
