@@ -153,7 +153,7 @@ def test_drg_latent_density_option():
     m = PretrainedManifold(emb, latent_dim=2, log_density=flat, dtype="float64").fit()
     Z0 = np.array([[-1.5, 0.3], [-1.5, -0.2]])
     Z1 = np.array([[1.5, 0.25], [1.5, -0.3]])
-    geo = Geodesic(manifold=m).fit(m.inverse_transform(Z0)).path(Z0, Z1, latent=True)
+    geo = Geodesic(manifold=m, n_points=35).fit(m.inverse_transform(Z0)).path(Z0, Z1, latent=True)
     lat = _paths(m, Z0, Z1, mu=0.1, density="latent")
     dat = _paths(m, Z0, Z1, mu=0.1)
     np.testing.assert_allclose(lat.latent, geo.latent, atol=1e-4)
