@@ -42,8 +42,9 @@ class DensityRegularizedGeodesic(Interpolator):
       divided by the squared φ-length L₀ of the straight latent segment: at constant
       speed ½E_s/L₀² = ½(L/L₀)², the *relative* length, so μ means the same on any model
       whatever the scale of φ. The embedding is lifted by the density,
-      φ̃ = (φ, κ h) with κ = L₀ / ``density_scale``: a change of ``density_scale`` nats
-      along the curve counts as much as the straight segment's length. The energy then
+      φ̃ = (φ, κ h) with κ = L₀ √(μ(n − 2)) / ``density_scale`` (≈ L₀ / 5 at the
+      defaults with μ = 0.1): a change of that many nats along the curve counts as much
+      as the straight segment's length, and the lift vanishes with μ. The energy then
       spaces the nodes evenly in this lifted length, so nodes follow the curve through
       every density dip and no segment steps over one (``density_scale=None``: φ alone);
     * S_τ is a soft maximum of h over the interior sub-points (between their mean,
@@ -78,9 +79,10 @@ class DensityRegularizedGeodesic(Interpolator):
         τ of the soft maximum, in nats; ``None``: the mean of h (the paper's integral).
     subdivisions : int, default=4
         Sub-segments per latent segment at which the energy and h are evaluated.
-    density_scale : float or None, default=5.0
-        Nats of h worth one straight-segment length in the lifted energy; ``None``
-        disables the lift.
+    density_scale : float or None, default=9.0
+        s_h in κ = L₀ √(μ(n − 2)) / s_h, the lift of the energy (at μ = 0.1 with 35
+        points, κ ≈ L₀ / 5: a change of 5 nats in h counts like the straight segment's
+        length); ``None`` disables the lift.
     geodesic_start : bool, default=True
         Solve the geodesic (μ = 0) from the initial curve first and start there (the
         regularised objective is not convex; the geodesic is usually the better start).
@@ -148,7 +150,7 @@ class DensityRegularizedGeodesic(Interpolator):
         density="data",
         temperature=1.0,
         subdivisions=4,
-        density_scale=5.0,
+        density_scale=9.0,
         geodesic_start=True,
         n_points=35,
         max_iter=100,
@@ -205,7 +207,9 @@ class DensityRegularizedGeodesic(Interpolator):
         s = int(self.subdivisions)
         with torch.no_grad():
             L0 = curve_length(embed, line, subdivisions=s).clamp_min(torch.finfo(Z.dtype).eps)
-        kappa = None if self.density_scale is None else L0 / float(self.density_scale)
+        # the lift weighs density changes like μ weighs h: it vanishes as μ → 0 (Geodesic)
+        w = self.mu * max(n - 2, 1)
+        kappa = None if self.density_scale is None else L0 * w**0.5 / float(self.density_scale)
         obj = RegularizedCurveObjective(
             embed, h, Z[:, 0], Z[:, -1], mu=self.mu * max(n - 2, 1), temperature=self.temperature,
             subdivisions=s, L0=L0, kappa=kappa,
