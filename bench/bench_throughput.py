@@ -117,7 +117,7 @@ def _write_docs(rows, args):
     table += ["  ".join(c.ljust(x) for c, x in zip(l, w)) for l in lines] + [sep]
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "throughput_results.rst")
     with open(path, "w") as f:
-        f.write(f"Measured with ``PYTHONPATH=. python bench/bench_throughput.py --write-docs`` "
+        f.write(f"Measured with ``PYTHONPATH=. python bench/bench_throughput.py --threads {args.threads} --write-docs`` "
                 f"({args.threads} torch threads, CPU {platform.machine()}, {os.cpu_count()} cores, torch "
                 f"{torch.__version__}, {args.epochs}-epoch models, seed 0). The machine was shared with "
                 "other jobs, so rates are a lower bound. Memory per pair is the peak resident memory "
