@@ -69,12 +69,13 @@ def check_semicircle_realism(out):
 
 
 def check_mnist_regularized(out):
-    # pair, method, length, max −log p(x), mean −log p(x); measured 0->7:
-    # GeodReg 9.42 / 8.49 / 4.43, Geod 9.40 / 8.42 / 4.95, StraightZ 9.48 / 8.48 / 5.78
+    # pair, method, length, max −log p(x), mean −log p(x); measured 0->7 (DRG penalising
+    # the path's worst point, a soft maximum of −log p(x)): GeodReg 19.99 / 10.72 / 6.99,
+    # Geod 14.56 / 10.94 / 6.43, StraightZ 22.85 / 11.11 / 7.69
     rows = {words[1]: nums for words, nums in _rows(out, 3) if len(words) == 2}
     reg, geo, lin = rows["GeodReg"], rows["Geod"], rows["StraightZ"]
     assert geo[0] < 0.997 * lin[0], (geo, lin)
-    assert reg[2] < geo[2] - 0.2, (reg, geo)
+    assert reg[1] < geo[1] - 0.1 and reg[1] < lin[1] - 0.1, (reg, geo, lin)
     assert geo[2] < lin[2] - 0.2, (geo, lin)
 
 
