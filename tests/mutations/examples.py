@@ -19,7 +19,9 @@ BREAKS = [
         name="straight_line_solver",
         description="solve_energy returns its initial (straight) curve",
         apply=_straight_line_solver,
-        tests=[f"{T}[plot_mnist_geodesics]"],
+        # with init="auto" the example may start from graph paths, which already beat the
+        # line; the sphere test needs the solver itself to reach the great circle
+        tests=[f"{T}[plot_mnist_geodesics]", "tests/test_interpolation.py::test_geodesic_matches_great_circle"],
     ),
     Break(
         name="drg_ignores_mu",
