@@ -500,20 +500,20 @@ def solve_geodesic(
     # dense length of the result exceeds what those samples see, the solver has stepped
     # over a wall of φ between them. Such pairs are solved again from their initial
     # curves with twice the sub-division, until the samples see the wall.
-    tunnelled = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
-    while Zs.shape[1] > 2:
-        seen = curve_length(embed, Zs, s)
-        bad = L > (1.0 + TUNNEL_TOLERANCE) * seen
-        tunnelled |= bad
-        if not bool(bad.any()) or s >= MAX_SOLVER_SUBDIVISIONS:
+    # Only re-solved pairs are checked again: a curve that passed at s also passes at 2s,
+    # since finer samples of the same polyline see at least as much (triangle inequality).
+    check = torch.arange(Zs.shape[0], device=Zs.device)
+    while Zs.shape[1] > 2 and check.numel():
+        seen = curve_length(embed, Zs[check], s)
+        check = check[L[check] > (1.0 + TUNNEL_TOLERANCE) * seen]
+        if not check.numel() or s >= MAX_SOLVER_SUBDIVISIONS:
             break
         s *= 2
-        idx = bad.nonzero().squeeze(-1)
-        r2 = solve(Z[idx], s)
+        r2 = solve(Z[check], s)
         L2, E2 = curve_length_energy(embed, r2.Z, ls)
-        Zs[idx], L[idx], E[idx] = r2.Z, L2, E2
-        converged[idx] = r2.converged
-        n_iter[idx] += r2.n_iter
+        Zs[check], L[check], E[check] = r2.Z, L2, E2
+        converged[check] = r2.converged
+        n_iter[check] += r2.n_iter
     fb = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
     L_line = torch.full_like(L, float("nan"))
     if fallback and Zs.shape[1] > 2:
