@@ -9,7 +9,7 @@ pair. ``Geodesic.pairwise_distances`` on 46 points (1035 pairs, solved in batche
 
 Usage::
 
-    PYTHONPATH=. python bench/bench_throughput.py [--threads 2] [--batch-sizes 1 16 64 256 1024]
+    PYTHONPATH=. python bench/bench_throughput.py [--device cpu|cuda] [--threads 2] [--batch-sizes 1 16 64 256 1024]
 """
 
 from __future__ import annotations
@@ -30,23 +30,32 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def _child(model_file, spec_index, B, threads, pairwise):
+def _child(model_file, spec_index, B, threads, pairwise, device="cpu"):
     torch.set_num_threads(threads)
+    cuda = device.startswith("cuda")
     from sk_geodesic.datasets import load_mnist
     from sk_geodesic.interpolation import Geodesic
     from sk_geodesic.manifolds import PretrainedManifold
 
     X, _ = load_mnist(return_X_y=True)
     m = torch.load(model_file, weights_only=False)[spec_index]
-    man = PretrainedManifold(m["decoder"], latent_dim=m["latent_dim"], std_network=m["std"], encoder=m["encoder"]).fit(X[::5])
+    man = PretrainedManifold(m["decoder"], latent_dim=m["latent_dim"], std_network=m["std"], encoder=m["encoder"],
+                             device=device).fit(X[::5])
     # fitted as a user would, on training data (init="auto" builds its graph here, untimed)
     geo = Geodesic(manifold=man).fit(X[::5])
     rng = np.random.RandomState(0)
     codes = m["codes"].numpy()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         geo.length(codes[:2], codes[2:4], latent=True)  # warm-up: lazy imports, first-call costs
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated() // 1024
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         if pairwise:
             Z = codes[rng.randint(0, len(codes), 46)]
             t = time.perf_counter()
@@ -58,7 +67,8 @@ def _child(model_file, spec_index, B, threads, pairwise):
             t = time.perf_counter()
             geo.length(codes[idx[0]], codes[idx[1]], latent=True)
             el = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the estimators return NumPy arrays, so the device work has finished when the call returns
+    peak = torch.cuda.max_memory_allocated() // 1024 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(B=B, seconds=el, rate=B / el, mem_per_pair_kib=max(peak - base, 0) / B)))
 
 
@@ -67,13 +77,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64, 256, 1024])
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--child", nargs=5)
+    ap.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (memory per pair: peak CUDA allocation)")
+    ap.add_argument("--child", nargs=6)
     ap.add_argument("--models-file", help="reuse models saved by an earlier run (torch.save of make_models' list)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/throughput_results.rst")
     args = ap.parse_args(argv)
     if args.child:
-        f, i, B, th, pw = args.child
-        return _child(f, int(i), int(B), int(th), pw == "1")
+        f, i, B, th, pw, dev = args.child
+        return _child(f, int(i), int(B), int(th), pw == "1", dev)
     from _mnist_models import make_models
 
     from sk_geodesic.datasets import load_mnist
@@ -93,7 +104,7 @@ def main(argv=None):
             for B in [*args.batch_sizes, "pairwise"]:
                 pw = B == "pairwise"
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", f, str(i),
-                                      "0" if pw else str(B), str(args.threads), "1" if pw else "0"],
+                                      "0" if pw else str(B), str(args.threads), "1" if pw else "0", args.device],
                                      capture_output=True, text=True, check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 r["model"] = m["name"]
@@ -115,14 +126,22 @@ def _write_docs(rows, args):
     sep = "  ".join("=" * x for x in w)
     table = [sep, "  ".join(h.ljust(x) for h, x in zip(head, w)), sep]
     table += ["  ".join(c.ljust(x) for c, x in zip(l, w)) for l in lines] + [sep]
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "throughput_results.rst")
+    cuda = args.device.startswith("cuda")
+    name = "throughput_results_cuda.rst" if cuda else "throughput_results.rst"
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", name)
+    if cuda:
+        where = f"GPU {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}"
+        mem = "the peak CUDA allocation above the loaded model"
+    else:
+        where = f"CPU {platform.machine()}, {os.cpu_count()} cores"
+        mem = "the peak resident memory above the loaded model"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with open(path, "w") as f:
-        f.write(f"Measured with ``PYTHONPATH=. python bench/bench_throughput.py --threads {args.threads} --write-docs`` "
-                f"({args.threads} torch threads, CPU {platform.machine()}, {os.cpu_count()} cores, torch "
-                f"{torch.__version__}, {args.epochs}-epoch models, seed 0). The machine was shared with "
-                "other jobs, so rates are a lower bound. Memory per pair is the peak resident memory "
-                "above the loaded model divided by B (0 where the batch fits in memory already "
-                "reserved).\n\n")
+        f.write(f"Measured with ``PYTHONPATH=. python bench/bench_throughput.py --device {args.device} "
+                f"--threads {args.threads} --write-docs`` ({args.threads} torch threads, {where}, torch "
+                f"{torch.__version__}, {args.epochs}-epoch models, seed 0, load average at the end "
+                f"{load}). Memory per pair is {mem} divided by B (0 where the batch fits in memory "
+                "already reserved).\n\n")
         f.write("\n".join(table) + "\n")
     print(f"wrote {os.path.abspath(path)}")
 

@@ -90,8 +90,8 @@ def main(argv=None):
     ri_along = {}
     for name, p in paths.items():
         with torch.no_grad():
-            flat = torch.as_tensor(p.latent.reshape(-1, args.dims))
-            ri_along[name] = ri.realism_index_(flat).double().numpy().reshape(len(p), -1)
+            flat = torch.as_tensor(p.latent.reshape(-1, args.dims), device=ri.device_)
+            ri_along[name] = ri.realism_index_(flat).double().cpu().numpy().reshape(len(p), -1)
     print(f"Semicircle prior, {args.dims}-D, {n_pairs} pairs (component 1 -> component 3)")
     print(f"{'pair':<5} {'method':<13} {'length':>7} {'min ri':>7} {'mean ri':>8} {'realism':>8}")
     for name, p in paths.items():

@@ -87,6 +87,23 @@ def to_tensor(X, device, dtype):
     return torch.as_tensor(np.asarray(X), device=device, dtype=dtype)
 
 
+def place_module(fn, device, dtype):
+    """A user callable ready for tensors on ``device``/``dtype``.
+
+    A :class:`torch.nn.Module` whose tensors live elsewhere (e.g. a density fitted on
+    the CPU, used by an estimator on CUDA) is copied there, in eval mode and without
+    weight gradients; one already in place, and any plain function, is returned as is.
+    """
+    import copy
+
+    if not isinstance(fn, torch.nn.Module):
+        return fn
+    tensors = [*fn.parameters(), *fn.buffers()]
+    if all(t.device == torch.device(device) and (not t.is_floating_point() or t.dtype == dtype) for t in tensors):
+        return fn
+    return copy.deepcopy(fn).to(device, dtype).eval().requires_grad_(False)
+
+
 def to_numpy(t):
     return t.detach().cpu().numpy()
 

@@ -58,3 +58,29 @@ if _MUTATION:
 
     _mutation_patch = pytest.MonkeyPatch()
     apply_from_env(_mutation_patch, _MUTATION)
+
+
+def run_estimator_check(estimator, check):
+    """Run one sklearn estimator check; float32 subset invariance is platform-dependent.
+
+    Matmul kernels picked by batch size change float32 results by ~1e-7, above the
+    check's rtol=1e-7, on some machines (CPU and CUDA differ in which estimators hit it).
+    Where it fails for that reason it is reported as an expected failure, at run time,
+    so that a platform where it passes does not turn a strict xfail red; float64
+    estimators must pass it everywhere.
+    """
+    name = getattr(check, "func", check).__name__
+    if name == "check_methods_subset_invariance" and getattr(estimator, "dtype", None) == "float32":
+        try:
+            check(estimator)
+        except AssertionError as err:
+            if "not invariant when applied to a subset" not in str(err):
+                raise
+            pytest.xfail("float32 networks: batch-size-dependent matmul kernels change results by ~1e-7")
+        return
+    check(estimator)
+
+
+def on(est, Z, dtype=torch.float32):
+    """``Z`` as a tensor on a fitted estimator's device (tests call its Torch maps directly)."""
+    return torch.as_tensor(np.asarray(Z) if not torch.is_tensor(Z) else Z, dtype=dtype).to(est.device_)

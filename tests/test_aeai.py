@@ -8,6 +8,8 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from .conftest import on, run_estimator_check
+
 from sk_geodesic.datasets import make_pole_shadow
 from sk_geodesic.manifolds import AEAI
 from sk_geodesic.manifolds._aeai import interpolation_losses
@@ -17,22 +19,10 @@ torch.set_num_threads(1)
 TINY = dict(latent_dim=2, hidden_sizes=(8,), epochs=2, n_alpha=3, density_components=2, random_state=0)
 PLAIN = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
 
-_XFAIL = {
-    "check_methods_subset_invariance": "float32 networks: matmul kernels chosen by batch size change "
-    "results by ~1e-7, above the check's rtol=1e-7 (float64 models pass)",
-}
-
-
-def _expected_failed(est):
-    return _XFAIL if est.dtype == "float32" else {}
-
-
-@parametrize_with_checks(
-    [AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1), AEAI(**TINY, **PLAIN, dtype="float64")],
-    expected_failed_checks=_expected_failed,
-)
+# float32 subset invariance is handled by run_estimator_check
+@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1), AEAI(**TINY, **PLAIN, dtype="float64")])
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
+    run_estimator_check(estimator, check)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +124,8 @@ def test_smoothness_loss_evens_out_interpolants(ring_images):
     Xt = torch.as_tensor(X, dtype=torch.float32)
 
     def L_S(m):
-        out = interpolation_losses(m.encoder_, m.decoder_, Xt[i], Xt[j], alpha)
+        d = m.device_
+        out = interpolation_losses(m.encoder_, m.decoder_, Xt[i].to(d), Xt[j].to(d), alpha.to(d))
         return float(out["smoothness"].mean())
 
     assert L_S(smooth) < 0.7 * L_S(plain), (L_S(smooth), L_S(plain))

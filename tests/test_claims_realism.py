@@ -91,7 +91,7 @@ def test_fitted_density_index_matches_reference(semicircle_setup, gmm_paths):
     ri, _ = gmm_paths
     Q = prior.sample(400, random_state=5)
     with torch.no_grad():
-        fitted = ri.realism_index_(torch.as_tensor(Q)).numpy()
+        fitted = ri.realism_index_(torch.as_tensor(Q, device=ri.device_)).cpu().numpy()
     # measured: max |error| 0.041 with the GMM smoother over 500 draws; an inverted
     # index (1 − CDF) is off by up to ~1
     assert np.abs(fitted - ref(Q)).max() < 0.08
@@ -115,10 +115,10 @@ def test_path_realism_closed_form_for_constant_index(semicircle_setup):
     # with ri ≡ c the path realism (Struski et al. eq. 12) is c^L, and c once normalised
     _, m, Z0, Z1, _ = semicircle_setup
     p = Linear(manifold=m, n_points=11).fit(m.inverse_transform(Z0)).path(Z0[:3], Z1[:3], latent=True)
-    const = lambda z: torch.full(z.shape[:-1], 0.7, dtype=z.dtype)  # noqa: E731
+    const = lambda z: torch.full(z.shape[:-1], 0.7, dtype=z.dtype, device=z.device)  # noqa: E731
     # eq. 12 sums over the curve's own segments: L is the node-chord length here (Path.length
     # is the dense length of the piecewise-linear curve, slightly longer)
-    chords = curve_length(m.embedding_map(), torch.as_tensor(p.latent)).numpy()
+    chords = curve_length(m.embedding_map(), torch.as_tensor(p.latent, device=m.device_)).cpu().numpy()
     np.testing.assert_allclose(path_realism_index(m, p, index=const), 0.7**chords, rtol=1e-10)
     np.testing.assert_allclose(path_realism_index(m, p, index=const, normalize=True), 0.7, rtol=1e-10)
     # ε rescaling: ri_ε = ε + (1 − 2ε)·0.7
@@ -174,8 +174,8 @@ def test_feature_index_on_mnist_vae(mnist_vae, mnist_small):
     assert ri.index_ == "features" and ri.feature_extractor_ is not None
     _, Zs = mnist_vae.sample(1000, random_state=1)
     with torch.no_grad():
-        fresh = ri.realism_index_(torch.as_tensor(Zs, dtype=torch.float32)).numpy()
-        on = ri.realism_index_(torch.as_tensor(mnist_vae.latent_train_[::10], dtype=torch.float32)).numpy()
+        fresh = ri.realism_index_(torch.as_tensor(Zs, dtype=torch.float32, device=ri.device_)).cpu().numpy()
+        on = ri.realism_index_(torch.as_tensor(mnist_vae.latent_train_[::10], dtype=torch.float32, device=ri.device_)).cpu().numpy()
     assert np.all((fresh >= 0) & (fresh <= 1))
     assert kstest(fresh, "uniform").statistic < 0.1
     # measured: median 0.87 on training codes, 0.5 on prior draws by construction

@@ -149,7 +149,7 @@ def test_drg_latent_density_option():
     """density="latent" drops ½ log det G: with a flat log p(z) its penalty is constant and
     the path is the geodesic; the default (data-space) penalty bends it."""
     emb = lambda z: torch.cat([z, 0.6 * torch.tanh(3.0 * z[..., 1:2]) * torch.ones_like(z[..., :1])], -1)
-    flat = lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype)
+    flat = lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
     m = PretrainedManifold(emb, latent_dim=2, log_density=flat, dtype="float64").fit()
     Z0 = np.array([[-1.5, 0.3], [-1.5, -0.2]])
     Z1 = np.array([[1.5, 0.25], [1.5, -0.3]])
@@ -164,7 +164,7 @@ def test_drg_returns_the_straight_line_when_it_scores_better():
     """φ = z and a flat density: F is ½(L/L₀)² + const, minimised by the straight line.
     Started from a zig-zag kNN-graph path with no iterations allowed, the solver's own
     curve is worse than the line by F, and the line is what comes back."""
-    flat = lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype)
+    flat = lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
     m = PretrainedManifold(_scaled_identity(1.0), latent_dim=2, log_density=flat, encoder=_scaled_identity(1.0),
                            dtype="float64").fit()
     X = np.random.RandomState(0).uniform(-2, 2, (60, 2))

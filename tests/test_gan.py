@@ -8,6 +8,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from .conftest import on, run_estimator_check
+
 from sk_geodesic.datasets import SemicircleMixture, make_ring
 from sk_geodesic.manifolds import GAN
 
@@ -19,7 +21,7 @@ RING = dict(hidden_sizes=(20, 20), epochs=100, encoder_epochs=20, batch_size=128
 
 @parametrize_with_checks([GAN(**TINY)])
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
+    run_estimator_check(estimator, check)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_transform_recovers_latent_codes_of_an_injective_generator():
 
 def test_embedding_map_and_log_density_are_differentiable(ring_gan):
     gan, _ = ring_gan
-    z = torch.zeros(4, 2, requires_grad=True)
+    z = torch.zeros(4, 2, device=gan.device_, requires_grad=True)
     phi = gan.embedding_map()
     assert phi(z).shape == (4, 2)
     assert phi(z[0]).shape == (2,)
@@ -98,8 +100,8 @@ def test_embedding_map_and_log_density_are_differentiable(ring_gan):
     logp = gan.latent_log_density()(z)
     logp.sum().backward()
     assert logp.shape == (4,)
-    np.testing.assert_allclose(logp.detach().numpy(), -np.log(2 * np.pi), rtol=1e-6)
-    np.testing.assert_allclose(gan.decoding_map()(z).detach().numpy(), phi(z).detach().numpy())
+    np.testing.assert_allclose(logp.detach().cpu().numpy(), -np.log(2 * np.pi), rtol=1e-6)
+    np.testing.assert_allclose(gan.decoding_map()(z).detach().cpu().numpy(), phi(z).detach().cpu().numpy())
 
 
 def test_semicircle_prior():
@@ -221,4 +223,4 @@ def test_float64():
     gan = GAN(dtype="float64", **TINY).fit(X)
     assert gan.dtype_ == torch.float64
     assert gan.transform(X).dtype == np.float64
-    assert gan.embedding_map()(torch.zeros(2, 2, dtype=torch.float64)).dtype == torch.float64
+    assert gan.embedding_map()(torch.zeros(2, 2, dtype=torch.float64, device=gan.device_)).dtype == torch.float64

@@ -199,7 +199,8 @@ def test_pretrained_pieces_are_checked_at_fit(kwargs, match):
     kwargs = {"decoder": bump, **kwargs}
     decoder = kwargs.pop("decoder")
     with pytest.raises(ValueError, match=match):
-        PretrainedManifold(decoder, latent_dim=2, **kwargs).fit()
+        # device="cpu": the "numpy" case is a NumPy decoder, which only CPU tensors can feed
+        PretrainedManifold(decoder, latent_dim=2, device="cpu", **kwargs).fit()
 
 
 def test_pretrained_fit_checks_data_width():
@@ -415,7 +416,7 @@ def test_realism_features_leaves_the_global_rng_alone(X, m):
     assert torch.equal(torch.get_rng_state(), state)
     torch.manual_seed(999)  # a different global state must not change the result
     b = RealismIndex(manifold=m, index="features", n_samples=50, max_iter=5, random_state=0).fit(X, y)
-    z = torch.as_tensor(np.random.RandomState(1).normal(size=(6, 2)))
+    z = torch.as_tensor(np.random.RandomState(1).normal(size=(6, 2)), device=a.device_)
     for pa, pb in zip(a.feature_extractor_.parameters(), b.feature_extractor_.parameters()):
         assert torch.equal(pa, pb)
     assert torch.equal(a.realism_index_(z), b.realism_index_(z))

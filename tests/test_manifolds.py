@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_geodesic.manifolds import VAE, PretrainedManifold
 
-from .conftest import sphere_map
+from .conftest import on, run_estimator_check, sphere_map
 
 # A decoder fixes its output size, so checks that fit on data with a different number
 # of features than the decoder produces cannot pass for a pretrained model: ``fit``
@@ -39,16 +39,9 @@ def _linear_decoder():
     return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
 
 
-_FLOAT32_XFAIL = {
-    "check_methods_subset_invariance": "float32 networks: matmul kernels chosen by batch size change "
-    "results by ~1e-7, above the check's rtol=1e-7 (float64 models pass)",
-}
-
-
 def _expected_failed(est):
-    if isinstance(est, PretrainedManifold):
-        return _PRETRAINED_XFAIL
-    return _FLOAT32_XFAIL if est.dtype == "float32" else {}
+    # float32 subset invariance: see run_estimator_check
+    return _PRETRAINED_XFAIL if isinstance(est, PretrainedManifold) else {}
 
 
 @parametrize_with_checks(
@@ -60,7 +53,7 @@ def _expected_failed(est):
     expected_failed_checks=_expected_failed,
 )
 def test_sklearn_compatible(estimator, check):
-    check(estimator)
+    run_estimator_check(estimator, check)
 
 
 def test_pretrained_sphere_matches_decoder(sphere_manifold):
@@ -89,11 +82,11 @@ def test_pretrained_std_network_changes_the_metric():
     std = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Softplus()).double()
     m0 = PretrainedManifold(dec, dtype="float64").fit()
     m1 = PretrainedManifold(dec, std_network=std, dtype="float64").fit()
-    Z = torch.randn(5, 2, dtype=torch.float64)
+    Z = torch.randn(5, 2, dtype=torch.float64, device=m0.device_)
     G0 = metric_tensor(m0.embedding_map(), Z)
     G1 = metric_tensor(m1.embedding_map(), Z)
-    J = torch.func.vmap(torch.func.jacfwd(std))(Z)
-    torch.testing.assert_close(G1, G0 + J.transpose(-1, -2) @ J)
+    J = torch.func.vmap(torch.func.jacfwd(std))(Z.cpu())  # the user's module stays on the CPU
+    torch.testing.assert_close(G1.cpu(), G0.cpu() + J.transpose(-1, -2) @ J)
 
 
 def test_vae_mnist_reconstruction():
@@ -121,8 +114,8 @@ def test_vae_outputs_and_density(mnist_vae, mnist_small):
     assert elbo.shape == (20,) and np.all(np.isfinite(elbo))
     np.testing.assert_allclose(elbo, mnist_vae.score_samples(X[:20]))  # deterministic
     logp = mnist_vae.latent_log_density()
-    Zt = torch.as_tensor(mnist_vae.latent_train_, dtype=torch.float32)
-    far = Zt.abs().max() * 5 * torch.ones(1, 2)
+    Zt = on(mnist_vae, mnist_vae.latent_train_)
+    far = Zt.abs().max() * 5 * torch.ones(1, 2, device=Zt.device)
     # the aggregate posterior is much higher on the data than far from it
     assert float(logp(Zt).mean()) > float(logp(far)) + 10
 
@@ -137,10 +130,10 @@ def test_vae_rbf_std_grows_away_from_data(mnist_vae):
 
 
 def test_vae_embedding_is_mean_and_std(mnist_vae):
-    Z = torch.as_tensor(mnist_vae.latent_train_[:4], dtype=torch.float32)
-    phi = mnist_vae.embedding_map()(Z)
+    Z = on(mnist_vae, mnist_vae.latent_train_[:4])
+    phi = mnist_vae.embedding_map()(Z).cpu()
     assert phi.shape == (4, 2 * 784)
-    np.testing.assert_allclose(phi[:, :784].numpy(), mnist_vae.inverse_transform(Z.numpy()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(phi[:, :784].numpy(), mnist_vae.inverse_transform(Z.cpu().numpy()), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(phi[:, 784:].numpy(), mnist_vae.decoded_std(Z.numpy()), rtol=1e-5, atol=1e-6)
 
 

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._utils import place_module
 from ..geometry import curve_length, linear_curve, resample
 from ..geometry.density import (
     RegularizedCurveObjective,
@@ -188,7 +189,9 @@ class DensityRegularizedGeodesic(Interpolator):
         return self.log_density is None
 
     def _latent_log_density(self):
-        return self.log_density if self.log_density is not None else self._geometry.latent_log_density()
+        if self.log_density is None:
+            return self._geometry.latent_log_density()
+        return place_module(self.log_density, self.device_, self.dtype_)
 
     def _penalty(self, embed):
         """h as a Torch callable ``(N, d) -> (N,)``."""

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._utils import check_finite_output, probe_points, seed_from
+from .._utils import check_finite_output, place_module, probe_points, seed_from
 from ..geometry.realism import (
     ChiSquareRealismIndex,
     GaussianFeatureLogLikelihood,
@@ -225,7 +225,10 @@ class RealismIndex(Interpolator):
 
     def _fit_extra(self, X, y):
         m = self._geometry
-        log_density = self.log_density if self.log_density is not None else m.latent_log_density()
+        if self.log_density is not None:
+            log_density = place_module(self.log_density, self.device_, self.dtype_)
+        else:
+            log_density = m.latent_log_density()
         index = self.index
         if index == "auto":
             index = "density" if log_density is not None else "features"

@@ -8,6 +8,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._utils import place_module
 from ..geometry import curve_length_energy, linear_curve, log_det_metric
 from ..geometry.realism import path_realism
 
@@ -93,8 +94,11 @@ def path_log_density(model, Z, kind="data", reduce="mean", log_density=None):
         raise ValueError(f"reduce must be 'mean', 'min' or None, got {reduce!r}")
     g = _geometry(model)
     if log_density is None:
-        log_density = getattr(model, "log_density", None)
-        log_density = log_density if callable(log_density) else g.latent_log_density()
+        # an interpolator's own density (placed on its device), else the manifold's fitted one
+        own = getattr(model, "_latent_log_density", None)
+        log_density = own() if callable(own) else g.latent_log_density()
+    else:
+        log_density = place_module(log_density, g.device_, g.dtype_)
     if log_density is None:
         raise ValueError(f"{type(g).__name__} provides no latent log-density; pass log_density=.")
     Zt = _curves(g, Z)
