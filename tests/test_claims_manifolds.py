@@ -28,7 +28,7 @@ A = np.array([1.5, 0.8])
 
 class _ConstStd(torch.nn.Module):
     def forward(self, z):
-        return torch.full((*z.shape[:-1], D), SIGMA, dtype=z.dtype)
+        return torch.full((*z.shape[:-1], D), SIGMA, dtype=z.dtype, device=z.device)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def linear_gaussian_vae():
     with torch.no_grad():
         dec.weight.copy_(torch.as_tensor(W))
         dec.bias.copy_(torch.as_tensor(b))
-    vae.module_.dec_mean = dec.requires_grad_(False)
+    vae.module_.dec_mean = dec.requires_grad_(False).to(vae.device_)
     vae.module_.dec_std = _ConstStd()
     return vae, X, W, b
 

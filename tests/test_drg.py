@@ -174,7 +174,7 @@ def test_drg_returns_the_straight_line_when_it_scores_better():
         est = DensityRegularizedGeodesic(manifold=m, mu=0.1, init="graph", n_neighbors=4, geodesic_start=False,
                                          max_iter=0).fit(X)
         p = est.path(Z0, Z1, latent=True)
-        start = est._initial_curves(Z0, Z1).numpy()
+        start = est._initial_curves(Z0, Z1).cpu().numpy()
     lin = Linear(manifold=m, n_points=35).fit(X).path(Z0, Z1, latent=True)
     assert np.abs(start - lin.latent).max() > 0.05  # the graph start is not the line
     np.testing.assert_allclose(p.latent, lin.latent, atol=1e-12)

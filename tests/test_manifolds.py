@@ -134,7 +134,7 @@ def test_vae_embedding_is_mean_and_std(mnist_vae):
     phi = mnist_vae.embedding_map()(Z).cpu()
     assert phi.shape == (4, 2 * 784)
     np.testing.assert_allclose(phi[:, :784].numpy(), mnist_vae.inverse_transform(Z.cpu().numpy()), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(phi[:, 784:].numpy(), mnist_vae.decoded_std(Z.numpy()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(phi[:, 784:].numpy(), mnist_vae.decoded_std(Z.cpu().numpy()), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_input_errors(mnist_vae):

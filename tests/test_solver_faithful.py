@@ -166,3 +166,28 @@ def test_geodesic_estimator_falls_back_to_the_line():
     p = geo.path(Z0, Z1, latent=True)
     assert p.fallback.all()
     np.testing.assert_allclose(p.length, np.linalg.norm(Z1 - Z0, axis=1), rtol=1e-9)
+
+
+def test_few_node_curves_are_measured_densely():
+    """A 2-node curve over a narrow bump of φ lying between its 4- and 2-point samples:
+    neither chord sum sees it, so no Richardson correction flags it; curves of few nodes
+    are therefore measured at ≥ MIN_CURVE_SUBSEGMENTS sub-segments in all."""
+    from scipy.integrate import quad
+
+    from sk_geodesic.geometry import curve_length_energy
+
+    h, w, c = 0.5, 0.03, 0.25  # between the sub-points z₁ = 0 and 0.5 of the segment [−1, 1]
+
+    def bump(z):
+        return torch.cat([z, h * torch.exp(-0.5 * ((z[..., :1] - c) / w).pow(2))], -1)
+
+    def speed(t):  # |dφ/dt| along z = (t, 0)
+        return np.sqrt(1.0 + (h * np.exp(-0.5 * ((t - c) / w) ** 2) * (t - c) / w**2) ** 2)
+
+    ref = quad(speed, -1.0, 1.0, points=[c - w, c, c + w], limit=200, epsabs=1e-12)[0]
+    Z = torch.tensor([[[-1.0, 0.0], [1.0, 0.0]]], dtype=torch.float64)
+    L, _ = curve_length_energy(bump, Z)
+    # measured: 1.1e-4 short (the refinement's per-segment tolerance); at 4 sub-segments
+    # (the per-segment default) the bump is missed and the length reads 2.0, 30 % short
+    assert abs(float(L[0]) / ref - 1) < 1e-3, (float(L[0]), ref)
+    assert ref > 2.8

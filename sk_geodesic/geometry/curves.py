@@ -28,6 +28,14 @@ def embed_curve(embed, Z):
 #: returned piecewise-linear curve at half its cost.
 LENGTH_SUBDIVISIONS = 4
 
+#: Curves with few nodes are measured at more sub-segments per latent segment, so that
+#: every curve gets at least this many in all: a long segment sampled at only 4 points
+#: can step over a bump of φ that neither the 4- nor the 2-point chord sum sees (then
+#: no Richardson correction flags it). Measured on 180 six-node density-regularised
+#: paths of a 2-D MNIST VAE, against a float64 evaluation at 8192 sub-segments: 0.75 %
+#: short at 4 per segment (20 in all), within 2e-6 at 32, 64 or 256 in all.
+MIN_CURVE_SUBSEGMENTS = 64
+
 _CHUNK_POINTS = 32768
 
 
@@ -90,16 +98,28 @@ def _richardson_segments(embed, Z, s):
 
 def _refine_segments(embed, Z, seg_len, corr, s):
     """Re-measure, at 4× finer sub-division (repeatedly), the segments whose Richardson
-    correction says they are under-resolved; returns corrected (B, n−1) lengths."""
+    correction says they are under-resolved; returns corrected (B, n−1) lengths.
+
+    A segment is under-resolved when its correction exceeds :data:`RESOLVED_TOLERANCE`
+    of the larger of its own length and its curve's mean segment length: short segments
+    then need not be resolved beyond what they contribute to the curve's length (in
+    float32 their corrections are rounding noise, which refining cannot remove), while
+    the curve's total stays within about that tolerance.
+    """
     seg_len = seg_len.clone()
-    bad = corr.abs() > RESOLVED_TOLERANCE * seg_len.abs().clamp_min(torch.finfo(seg_len.dtype).tiny)
+    floor = (seg_len.sum(-1, keepdim=True) / seg_len.shape[-1]).abs()  # (B, 1): the mean segment length
+
+    def unresolved(c, L, f):
+        return c.abs() > RESOLVED_TOLERANCE * torch.maximum(L.abs(), f).clamp_min(torch.finfo(L.dtype).tiny)
+
+    bad = unresolved(corr, seg_len, floor)
     while bool(bad.any()) and s < MAX_SUBDIVISIONS:
         s = min(4 * s, MAX_SUBDIVISIONS)
         b, i = bad.nonzero(as_tuple=True)
         ends = torch.stack([Z[b, i], Z[b, i + 1]], 1)  # each bad segment as a 2-node curve
         L, c, _ = _richardson_segments(embed, ends, s)
         seg_len[b, i] = L[:, 0]
-        still = c[:, 0].abs() > RESOLVED_TOLERANCE * L[:, 0].abs().clamp_min(torch.finfo(L.dtype).tiny)
+        still = unresolved(c[:, 0], L[:, 0], floor[b, 0])
         bad = torch.zeros_like(bad)
         bad[b[still], i[still]] = True
     return seg_len
@@ -133,7 +153,8 @@ def curve_length_energy(embed, Z, subdivisions=None):
     """(length, energy) of each curve from one dense evaluation.
 
     Every latent segment is measured at ``subdivisions`` sub-segments (default
-    :data:`LENGTH_SUBDIVISIONS`); for an even number the length is Richardson-
+    :data:`LENGTH_SUBDIVISIONS`, more for curves of few nodes: at least
+    :data:`MIN_CURVE_SUBSEGMENTS` per curve); for an even number the length is Richardson-
     extrapolated, L = L_s + (L_s − L_{s/2}) / 3, L_{s/2} using every other sub-point
     of the same evaluation. Segments where that correction exceeds
     :data:`RESOLVED_TOLERANCE` of their length (φ changes too fast between sub-points
@@ -141,7 +162,12 @@ def curve_length_energy(embed, Z, subdivisions=None):
     until the correction is small (at most :data:`MAX_SUBDIVISIONS`). The energy is
     (N − 1)Σ‖Δφ‖² over the N − 1 sub-segments of the first evaluation.
     """
-    s = LENGTH_SUBDIVISIONS if subdivisions is None else int(subdivisions)
+    if subdivisions is None:
+        n_seg = max(Z.shape[1] - 1, 1)
+        s = max(LENGTH_SUBDIVISIONS, -(-MIN_CURVE_SUBSEGMENTS // n_seg))
+        s += s % 2 if s > 1 else 0  # even, for the Richardson half-resolution
+    else:
+        s = int(subdivisions)
     if s % 2 == 0:
         seg, corr, steps = _richardson_segments(embed, Z, s)
         L = _refine_segments(embed, Z, seg, corr, s).sum(-1)

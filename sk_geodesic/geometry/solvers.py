@@ -482,9 +482,9 @@ def solve_geodesic(
     -------
     GeodesicResult
     """
-    from .curves import LENGTH_SUBDIVISIONS, curve_length, curve_length_energy, linear_curve
+    from .curves import curve_length, curve_length_energy, linear_curve
 
-    ls = LENGTH_SUBDIVISIONS if length_subdivisions is None else int(length_subdivisions)
+    ls = None if length_subdivisions is None else int(length_subdivisions)  # None: curve_length_energy's default
 
     def solve(Zinit, s):
         if coarse_to_fine:

@@ -22,6 +22,14 @@ def _chord_lengths(mp):
 
     # report the node chords instead of the dense length of the returned curve
     mp.setattr(curves, "LENGTH_SUBDIVISIONS", 1)
+    mp.setattr(curves, "MIN_CURVE_SUBSEGMENTS", 1)
+
+
+def _few_subsegments_on_short_curves(mp):
+    import sk_geodesic.geometry.curves as curves
+
+    # the old rule: 4 sub-segments per latent segment however few the nodes
+    mp.setattr(curves, "MIN_CURVE_SUBSEGMENTS", 1)
 
 
 def _no_tunnel_guard(mp):
@@ -95,6 +103,12 @@ BREAKS = [
         description="reported lengths are node chords, not the dense length of the returned curve",
         apply=_chord_lengths,
         tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line"],
+    ),
+    Break(
+        name="few_subsegments_on_short_curves",
+        description="curves of few nodes measured at 4 sub-segments per segment: a bump between them is missed",
+        apply=_few_subsegments_on_short_curves,
+        tests=[FAITHFUL + "test_few_node_curves_are_measured_densely"],
     ),
     Break(
         name="node_energy_only",
