@@ -516,3 +516,14 @@ def test_cli_threads_option(monkeypatch):
     finally:
         sk_geodesic.set_config(threads=None)
         torch.set_num_threads(old)
+
+
+def test_numpy_decoder_on_an_accelerator_says_to_use_the_cpu():
+    # a NumPy decoder cannot take the tensors of device="auto" on a GPU machine; the error says
+    # what to do (a "meta" tensor stands in for a CUDA one on this CPU-only machine)
+    m = PretrainedManifold(lambda z: np.asarray(z) * 2.0, latent_dim=2)
+    z = torch.zeros(3, 2, device="meta")
+    with pytest.raises(ValueError, match=r"decoder failed .* on meta tensors because device='auto'.*device='cpu'"):
+        m._call_piece("decoder", m.decoder, z)
+    # on CPU tensors the same decoder is called normally
+    assert np.allclose(m._call_piece("decoder", m.decoder, torch.ones(3, 2)), 2.0)

@@ -223,7 +223,12 @@ class PretrainedManifold(GenerativeManifold):
             with torch.no_grad():
                 return fn(arg)
         except Exception as exc:  # the user's callable: say which piece broke
-            raise ValueError(f"the {name} failed on a batch of shape {tuple(arg.shape)}: {exc}") from exc
+            hint = ""
+            if arg.device.type != "cpu" and not isinstance(fn, nn.Module):
+                # device="auto" picked the GPU; a NumPy (or CPU-only) function cannot take its tensors
+                hint = (f" (it was called on {arg.device} tensors because device={self.device!r}; "
+                        "a function that needs NumPy arrays or CPU tensors needs device='cpu')")
+            raise ValueError(f"the {name} failed on a batch of shape {tuple(arg.shape)}: {exc}{hint}") from exc
 
     def _place(self, fn):
         """A copy of a user module on the manifold's device/dtype, in eval mode."""

@@ -24,6 +24,18 @@ def _no_length_check(mp):
     mp.setattr(Interpolator, "_check_finite_lengths", lambda self, L, Z0, Z1: None)
 
 
+def _no_device_hint(mp):
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    def call_piece(self, name, fn, arg):  # the error without the device hint
+        try:
+            return fn(arg)
+        except Exception as exc:
+            raise ValueError(f"the {name} failed on a batch of shape {tuple(arg.shape)}: {exc}") from exc
+
+    mp.setattr(PretrainedManifold, "_call_piece", call_piece)
+
+
 def _no_piece_checks(mp):
     from sk_geodesic.manifolds import PretrainedManifold
 
@@ -150,6 +162,12 @@ def _threads_ignored(mp):
 
 
 BREAKS = [
+    Break(
+        name="no_device_hint",
+        description="a user function that fails on accelerator tensors is not told to use device='cpu'",
+        apply=_no_device_hint,
+        tests=[T + "test_numpy_decoder_on_an_accelerator_says_to_use_the_cpu"],
+    ),
     Break("no_finite_checks", "NaN/inf from decoders, encoders, log-densities are not detected",
           _no_finite_checks, [T + "test_nan_decoder_during_a_solve_is_named",
                               T + "test_nan_manifold_is_named_at_interpolator_fit"]),
