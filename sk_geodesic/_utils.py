@@ -98,8 +98,13 @@ def place_module(fn, device, dtype):
 
     if not isinstance(fn, torch.nn.Module):
         return fn
-    tensors = [*fn.parameters(), *fn.buffers()]
-    if all(t.device == torch.device(device) and (not t.is_floating_point() or t.dtype == dtype) for t in tensors):
+    want = torch.device(device)
+
+    def in_place(t):  # "cuda" and "cuda:0" name the same device here
+        same = t.device.type == want.type and (want.index is None or t.device.index == want.index)
+        return same and (not t.is_floating_point() or t.dtype == dtype)
+
+    if all(in_place(t) for t in [*fn.parameters(), *fn.buffers()]):
         return fn
     return copy.deepcopy(fn).to(device, dtype).eval().requires_grad_(False)
 

@@ -527,3 +527,17 @@ def test_numpy_decoder_on_an_accelerator_says_to_use_the_cpu():
         m._call_piece("decoder", m.decoder, z)
     # on CPU tensors the same decoder is called normally
     assert np.allclose(m._call_piece("decoder", m.decoder, torch.ones(3, 2)), 2.0)
+
+
+def test_user_modules_are_placed_not_mutated():
+    # a user's log-density module is copied to the estimator's device/dtype when it is not
+    # there already (CUDA in practice; dtype here), and the user's own module is left alone
+    from sk_geodesic._utils import place_module
+
+    mod = torch.nn.Linear(2, 1).double()
+    placed = place_module(mod, torch.device("cpu"), torch.float32)
+    assert placed is not mod and placed.weight.dtype == torch.float32 and not placed.weight.requires_grad
+    assert mod.weight.dtype == torch.float64 and mod.weight.requires_grad
+    assert place_module(placed, "cpu", torch.float32) is placed  # already in place: no copy
+    fn = lambda z: z.sum(-1)  # noqa: E731
+    assert place_module(fn, "cpu", torch.float32) is fn
