@@ -28,7 +28,7 @@ def plot_latent_scatter(Z, labels=None, ax=None, s=4, cmap="tab10", legend=True)
             m = labels == lab
             ax.scatter(Z[m, 0], Z[m, 1], s=s, color=colors(k % 10), label=str(lab), linewidths=0)
         if legend:
-            ax.legend(markerscale=3, fontsize="small", loc="best", frameon=False)
+            ax.legend(markerscale=3, fontsize="small", loc="best", framealpha=0.85, edgecolor="none")
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     return ax
@@ -69,7 +69,7 @@ def plot_latent_paths(paths, ax=None, labels=None, colors=None, lw=1.5):
             ax.plot(Z[b, :, 0], Z[b, :, 1], color=c, lw=lw, label=(labels[k] if labels and b == 0 else None))
             ax.plot(Z[b, [0, -1], 0], Z[b, [0, -1], 1], "o", color=c or "k", ms=3)
     if labels:
-        ax.legend(fontsize="small", frameon=False)
+        ax.legend(fontsize="small", framealpha=0.85, edgecolor="none")  # readable over dark maps
     return ax
 
 
