@@ -131,6 +131,16 @@ def _demo(args):
     plot_std_map(vae, latent_extent(Z), codes=Z, labels=y, ax=ax, cmap="Greys", s=2)
     plot_latent_paths([p_lin, p_geo], ax=ax, labels=["straight line", "geodesic"], colors=["tab:blue", "tab:red"],
                       lw=2)
+    # a key for the digit colours (plot_std_map colours digit d with tab10's colour d), beside the paths' key
+    from matplotlib.lines import Line2D
+
+    path_key = ax.get_legend()
+    digit_handles = [Line2D([], [], ls="", marker="o", ms=4, color=plt.get_cmap("tab10")(int(d)), label=str(d))
+                     for d in np.unique(y)]
+    ax.legend(handles=digit_handles, title="digit", ncol=2, fontsize="x-small", title_fontsize="small",
+              loc="lower right", framealpha=0.85, edgecolor="none")
+    if path_key is not None:
+        ax.add_artist(path_key)
     ax.set_title("MNIST codes (coloured by digit) over log10 σ(z) of the decoder;\n"
                  "cross-class straight lines vs geodesics")
     f2 = os.path.join(args.out, "demo_latent.png")
