@@ -8,7 +8,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from .conftest import on, run_estimator_check
+from .conftest import run_estimator_check
 
 from sk_geodesic.datasets import make_pole_shadow
 from sk_geodesic.manifolds import AEAI

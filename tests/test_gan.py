@@ -8,7 +8,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from .conftest import on, run_estimator_check
+from .conftest import run_estimator_check
 
 from sk_geodesic.datasets import SemicircleMixture, make_ring
 from sk_geodesic.manifolds import GAN

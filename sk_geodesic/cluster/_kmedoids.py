@@ -129,13 +129,19 @@ class _PowerRoot:
         return np.power(D, np.float32(1.0 / self.p), out=D)
 
 
-def _penalty_floor(h, Z, interp):
-    """min of the penalty h over the training codes (its zero for graph edges)."""
+def _on_codes(fn, Z, interp, chunk):
+    """A Torch callable ``(N, d) -> (N,)`` over the codes ``Z``, ``chunk`` rows at a time,
+    on the interpolator's device and dtype: a float64 NumPy array."""
     import torch
 
-    vals = [h(torch.as_tensor(Z[i : i + 2048], dtype=interp.dtype_, device=interp.device_)).detach()
-            for i in range(0, len(Z), 2048)]
-    return float(torch.cat(vals).min())
+    vals = [fn(torch.as_tensor(Z[i : i + chunk], dtype=interp.dtype_, device=interp.device_)).detach().cpu().double()
+            for i in range(0, len(Z), chunk)]
+    return torch.cat(vals).numpy()
+
+
+def _penalty_floor(h, Z, interp):
+    """min of the penalty h over the training codes (its zero for graph edges)."""
+    return float(_on_codes(h, Z, interp, 2048).min())
 
 
 class _DensityFactor:
@@ -603,11 +609,8 @@ class GeodesicKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             return gmm.score_samples(Z)
         import torch
 
-        it = self.interpolator_
         with torch.no_grad():
-            vals = [f(torch.as_tensor(Z[i : i + 4096], dtype=it.dtype_, device=it.device_)).detach().cpu().double()
-                    for i in range(0, len(Z), 4096)]
-        return torch.cat(vals).numpy()
+            return _on_codes(f, Z, self.interpolator_, 4096)
 
     def _check_graph(self, A, k):
         from scipy.sparse.csgraph import connected_components

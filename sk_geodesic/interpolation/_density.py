@@ -201,7 +201,7 @@ class DensityRegularizedGeodesic(Interpolator):
 
     def _solve(self, Z):
         embed = self._geometry.embedding_map()
-        if self.mu == 0:  # exactly Geodesic's solver (with its default subdivisions=2)
+        if self.mu == 0:  # the geodesic solver itself (solve_geodesic's default subdivisions=2)
             res = solve_geodesic(embed, Z, max_iter=self.max_iter, tol=self.tol, coarse_to_fine=self.coarse_to_fine)
             return res.Z, res.converged, res.n_iter, dict(length=res.length, energy=res.energy, fallback=res.fallback)
         h = self._penalty(embed)
@@ -214,7 +214,7 @@ class DensityRegularizedGeodesic(Interpolator):
         w = self.mu * max(n - 2, 1)
         kappa = None if self.density_scale is None else L0 * w**0.5 / float(self.density_scale)
         obj = RegularizedCurveObjective(
-            embed, h, Z[:, 0], Z[:, -1], mu=self.mu * max(n - 2, 1), temperature=self.temperature,
+            embed, h, Z[:, 0], Z[:, -1], mu=w, temperature=self.temperature,
             subdivisions=s, L0=L0, kappa=kappa,
         )
         if self.geodesic_start and n > 2:
