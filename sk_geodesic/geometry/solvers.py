@@ -16,6 +16,7 @@ unconverged curves are evaluated, so easy pairs cost nothing once done.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -137,6 +138,59 @@ def _value_and_jacobian(embed):
     return value_and_jacobian
 
 
+def _value_jacobian_and_curvature(embed):
+    """(N, d), (N, D) -> (φ (N, D), J (N, D, d), H (N, d, d)) with H_p = ∇²(φ · w_p).
+
+    One forward-over-reverse pass: the JVP, along e_k, of z ↦ (φ(z), J(z)ᵀw) gives
+    column k of every J and of every curvature block ∂(Jᵀw)/∂z at once (about 2–3
+    Jacobian passes of work, instead of a Jacobian pass plus a separate Hessian pass).
+    """
+    from torch.func import vjp
+
+    def value_jacobian_and_curvature(Z, W):
+        n, d = Z.shape
+
+        def value_and_pullback(z):
+            y, pullback = vjp(embed, z)
+            return y, pullback(W)[0]
+
+        basis = torch.eye(d, dtype=Z.dtype, device=Z.device).unsqueeze(1).expand(d, n, d)
+        with torch.enable_grad():
+            y, (Jt, Ht) = vmap(lambda t: jvp(value_and_pullback, (Z,), (t,)), out_dims=((None, None), 0))(basis)
+        H = Ht.permute(1, 2, 0)
+        return y[0], Jt.permute(1, 2, 0), 0.5 * (H + H.transpose(-1, -2))
+
+    return value_jacobian_and_curvature
+
+
+def _curvature_blocks(H, s):
+    """The second-order part of the energy's Hessian in the interior nodes.
+
+    H : (b, N−2, d, d), the blocks ∇²(φ · w_p) at the interior sub-points, with
+    w_p = r_{p−1} − r_p (the derivative of ½F in φ(p)). Sub-point j of segment i,
+    p = (1 − a_j) z_i + a_j z_{i+1}, adds (1 − a_j)² H_p to node i's block, a_j² H_p to
+    node i+1's and a_j(1 − a_j) H_p to the block between them. Returns (diag (b, m, d, d),
+    lower (b, m − 1, d, d)) for the m = n − 2 interior nodes.
+    """
+    b, _, d, _ = H.shape
+    zero = H.new_zeros(b, 1, d, d)
+    per_segment = torch.cat([zero, H], 1)  # sub-points 0..N−2, i.e. the start of every sub-segment
+    n = (per_segment.shape[1]) // s + 1
+    per_segment = per_segment.reshape(b, n - 1, s, d, d)
+    a = _segment_weights(s, H.dtype, H.device)[:-1][:, None, None]
+    to_start = ((1 - a) ** 2 * per_segment).sum(2)  # (b, n−1, d, d): onto node i
+    to_end = (a**2 * per_segment).sum(2)  # onto node i + 1
+    between = (a * (1 - a) * per_segment).sum(2)
+    return to_start[:, 1:] + to_end[:, :-1], between[:, 1:-1]
+
+
+def _model_decrease(diag, lower, grad, step):
+    """Decrease of F predicted by the quadratic model ½F + gᵀΔ + ½ΔᵀHΔ (times 2): (b,)."""
+    quad = (step.unsqueeze(-2) @ diag @ step.unsqueeze(-1)).sum((-1, -2, -3))
+    quad = quad + 2 * (step[:, 1:].unsqueeze(-2) @ lower @ step[:, :-1].unsqueeze(-1)).sum((-1, -2, -3))
+    return -2 * (grad * step).sum((-1, -2)) - quad
+
+
 def _penalty_terms(point_penalty, Zi):
     """Value and gradient of Σ_k h(z_k) over interior points; Zi: (b, m, d)."""
     with torch.enable_grad():
@@ -221,6 +275,7 @@ def solve_energy(
     damping=1e-3,
     callback=None,
     subdivisions=1,
+    newton_after=None,
 ):
     """Minimise F(Z) = Σ‖φ(p_{k+1}) − φ(p_k)‖² + w·Σ_k h(z_k) over interior nodes.
 
@@ -257,6 +312,14 @@ def solve_energy(
         Called as ``callback(iteration, n_active)`` after each iteration.
     subdivisions : int, default=1
         Sub-segments per latent segment in the energy (1: the classical node energy).
+    newton_after : int or None, default=None
+        From this iteration on, curves still unconverged take Newton steps: the
+        Gauss–Newton matrix plus the second-order term Σ_p ∇²(φ(p) · w_p) of the
+        energy's Hessian, still block tridiagonal. Where φ bends sharply (a steep
+        decoder variance) Gauss–Newton only converges linearly and crawls; the exact
+        Hessian restores fast local convergence. ``None``: Gauss–Newton throughout.
+        Needs φ twice differentiable by ``torch.func``; if that fails, the solve goes on
+        with Gauss–Newton (and warns once).
 
     Returns
     -------
@@ -280,6 +343,8 @@ def solve_energy(
     w_pen = torch.as_tensor(penalty_weight, dtype=dt, device=dev).expand(B)
     use_penalty = point_penalty is not None and bool((w_pen > 0).any())
     value_jac = _value_and_jacobian(embed)
+    newton = newton_after is not None
+    value_jac_curv = _value_jacobian_and_curvature(embed) if newton else None
     lam = torch.full((B,), float(damping), dtype=dt, device=dev)
     eye = torch.eye(d, dtype=torch.float64, device=dev)
     ends = embed(torch.cat([Z[:, 0], Z[:, -1]]))
@@ -311,25 +376,48 @@ def solve_energy(
         P = _subdivide(Zfull, s)
         Pin = P[:, 1:-1]
         Nin = Pin.shape[1]
-        Jflat, Xflat = value_jac(Pin.reshape(b * Nin, d))
+        curvature = None
+        if newton and it >= newton_after:
+            # φ first (cheap), so that the curvature pass knows the weights w_p
+            Xin = embed(Pin.reshape(b * Nin, d)).reshape(b, Nin, -1)
+            full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
+            r = full[:, 1:] - full[:, :-1]
+            try:
+                _, Jflat, Hflat = value_jac_curv(Pin.reshape(b * Nin, d), (r[:, :-1] - r[:, 1:]).reshape(b * Nin, -1))
+                curvature = Hflat.reshape(b, Nin, d, d)
+            except (RuntimeError, NotImplementedError, TypeError) as exc:
+                newton = False
+                warnings.warn(f"Newton steps need φ twice differentiable by torch.func ({exc}); "
+                              "continuing with Gauss-Newton steps", RuntimeWarning, stacklevel=2)
+        if curvature is None:
+            Jflat, Xflat = value_jac(Pin.reshape(b * Nin, d))
+            Xin = Xflat.reshape(b, Nin, -1)
+            full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
+            r = full[:, 1:] - full[:, :-1]  # (b, N-1, D)
         jac_points += b * Nin
         Jin = Jflat.reshape(b, Nin, -1, d)
-        Xin = Xflat.reshape(b, Nin, -1)
         zeroJ = Jin.new_zeros(b, 1, Jin.shape[2], d)
         J = torch.cat([zeroJ, Jin, zeroJ], dim=1)
-        full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
-        r = full[:, 1:] - full[:, :-1]  # (b, N-1, D)
         f_now = r.pow(2).sum((-1, -2))
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
         A, L, grad = _node_system(J, r, s)
         A, L, grad = A.double(), L.double(), grad.double()
+        # damping scale from the Gauss–Newton part, which is positive semi-definite
+        scale = A.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).mean(-2, keepdim=True)  # (b,1,1)
+        if curvature is not None:
+            # The exact Hessian is rarely positive definite (the direction that slides nodes
+            # along the curve is nearly flat) and, far from a minimum, strongly indefinite:
+            # its step, made definite by the damping, is tried beside the Gauss–Newton step
+            # and the lower objective wins, so a Newton iteration never does worse than a
+            # Gauss–Newton one.
+            dA, dL = _curvature_blocks(curvature.double(), s)
+            A_newton, L_newton = A + dA, L + dL
         if use_penalty:
             h, gh = _penalty_terms(point_penalty, Zi)
             f_now = f_now + w_pen[active] * h
             grad = grad + 0.5 * w_pen[active].double()[:, None, None] * gh.double()
-        scale = A.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).mean(-2, keepdim=True)  # (b,1,1)
         jitter = 1e-8 * scale.clamp_min(1e-300)
         objective[active] = f_now
         gnorm = grad.flatten(1).norm(dim=-1)
@@ -356,11 +444,31 @@ def solve_energy(
             Ap = _damped_system(A[p], lam_p, scale[p].unsqueeze(-1), jitter[p].unsqueeze(-1), eye)
             # the small d×d algebra runs in float64 whatever φ's dtype (float32 Jacobians,
             # float64 accumulation of the normal equations)
-            step = -block_tridiagonal_solve(Ap, L[p], grad[p]).to(dt)
+            step64 = -block_tridiagonal_solve(Ap, L[p], grad[p])
             Zc = Zfull[p].clone()
-            Zc[:, 1:-1] += step
+            Zc[:, 1:-1] += step64.to(dt)
             f_new, npts = objective_of(active[p], Zc)
             fwd_points += Zc.shape[0] * npts
+            if curvature is not None:
+                Ap = _damped_system(A_newton[p], lam_p, scale[p].unsqueeze(-1), jitter[p].unsqueeze(-1), eye)
+                step_n = -block_tridiagonal_solve(Ap, L_newton[p], grad[p])
+                Zn = Zfull[p].clone()
+                Zn[:, 1:-1] += step_n.to(dt)
+                f_n, _ = objective_of(active[p], Zn)
+                fwd_points += Zn.shape[0] * npts
+                # The Newton step counts only if it gains at least a tenth of what its own
+                # model and the Gauss–Newton model promised: where the Hessian is indefinite
+                # the damped Newton step is short, wins by a sliver where the Gauss–Newton
+                # step overshoots, keeps the damping down and stalls the curve (measured: a
+                # straight line through a steep wall stayed at energy 320, Gauss–Newton
+                # alone reached 0.19).
+                gain = (f_now[p] - f_n).double()
+                promised = torch.maximum(_model_decrease(A_newton[p], L_newton[p], grad[p], step_n),
+                                         _model_decrease(A[p], L[p], grad[p], step64))
+                trusted = torch.isfinite(f_n) & (gain >= 0.1 * promised)
+                better = trusted & ~(f_n >= f_new)  # also where the Gauss–Newton value is NaN
+                Zc = torch.where(better[:, None, None], Zn, Zc)
+                f_new = torch.where(better, f_n, f_new)
             ok = torch.isfinite(f_new) & (f_new < f_now[p])
             good = p[ok]
             if good.numel():
@@ -383,7 +491,8 @@ def solve_energy(
     return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points)
 
 
-def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, **kwargs):
+def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, newton_after=None,
+                            **kwargs):
     """Coarse-to-fine :func:`solve_energy`: solve on a coarse curve, refine, repeat.
 
     The curve is first resampled to about ``min_points`` points, solved to a loose
@@ -391,7 +500,8 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
     the final solve runs to ``tol``. Coarse levels are cheap and remove most of the
     error, so the expensive fine level starts close to its optimum. Every level
     minimises the energy of its piecewise-linear curve at ``subdivisions`` sub-segments
-    per segment (see :func:`solve_energy`).
+    per segment (see :func:`solve_energy`); ``newton_after`` applies to the final level
+    only (the coarse levels stop at a loose tolerance, where Gauss–Newton suffices).
     """
     from .curves import resample
 
@@ -408,7 +518,7 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
             cur = resample(cur, m)
         last = level == len(sizes) - 1
         res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3),
-                           subdivisions=subdivisions, **kwargs)
+                           subdivisions=subdivisions, newton_after=newton_after if last else None, **kwargs)
         cur = res.Z
         jac += res.n_jacobian_points
         fwd += res.n_forward_points
@@ -419,6 +529,16 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
 #: A solved curve whose dense length exceeds the length seen by the solver's own
 #: sub-points by more than this fraction has tunnelled through a wall of φ.
 TUNNEL_TOLERANCE = 1e-2
+
+#: Gauss–Newton iterations at the finest level before :func:`solve_geodesic` switches
+#: the pairs still unconverged to Newton steps (see ``newton_after`` in
+#: :func:`solve_energy`). Measured on a trained 8-D MNIST decoder under the expected
+#: metric (steep RBF variance), 14 pairs at the finest level: Gauss–Newton alone stopped
+#: 0.37 % above the best length found on average (1.4 % at worst) after 22 iterations
+#: (66 at most); with the switch after 2, 0.02 % (0.2 %) after 16 (36), in about the
+#: same time. Pairs that converge within 2 iterations (most, under a decoder's mean
+#: metric) never pay for the curvature pass.
+NEWTON_AFTER = 2
 
 #: The most sub-divisions the tunnelling guard of :func:`solve_geodesic` goes to.
 MAX_SOLVER_SUBDIVISIONS = 8
@@ -464,6 +584,7 @@ def solve_geodesic(
     min_points=9,
     length_subdivisions=None,
     fallback=True,
+    newton_after=NEWTON_AFTER,
 ):
     """Faithful geodesics: minimise the sub-divided energy, report dense lengths.
 
@@ -478,6 +599,9 @@ def solve_geodesic(
     3. with ``fallback``, a curve densely longer than the straight latent segment
        (also measured densely, with the same number of points) is replaced by it.
 
+    ``newton_after`` (default :data:`NEWTON_AFTER`; ``None``: Gauss–Newton only) is
+    passed to the finest level of every solve (see :func:`solve_energy`).
+
     Returns
     -------
     GeodesicResult
@@ -489,8 +613,8 @@ def solve_geodesic(
     def solve(Zinit, s):
         if coarse_to_fine:
             return solve_energy_multilevel(embed, Zinit, max_iter=max_iter, tol=tol, min_points=min_points,
-                                           subdivisions=s)
-        return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s)
+                                           subdivisions=s, newton_after=newton_after)
+        return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after)
 
     s = int(subdivisions)
     res = solve(Z, s)

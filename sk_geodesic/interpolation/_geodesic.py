@@ -6,7 +6,7 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
-from ..geometry.solvers import solve_geodesic
+from ..geometry.solvers import NEWTON_AFTER, solve_geodesic
 from ._base import Interpolator
 
 
@@ -57,6 +57,14 @@ class Geodesic(Interpolator):
         whose returned curve is densely longer than the energy's samples see (a ridge
         of φ stepped over between them) is solved again with twice the sub-division,
         up to 8.
+    second_order : bool, default=True
+        At the finest level, pairs not converged after
+        :data:`~sk_geodesic.geometry.solvers.NEWTON_AFTER` Gauss–Newton iterations
+        switch to Newton steps with the energy's exact Hessian (Gauss–Newton blocks
+        plus the curvature of φ, from one forward-over-reverse pass). Gauss–Newton alone
+        converges only linearly where φ bends sharply (a steep decoder variance) and
+        stops short of the optimum; ``False`` keeps it, for embeddings ``torch.func``
+        cannot differentiate twice.
     device : str, default="auto"
     batch_size : int, default=256
     n_jobs : int or None, default=None
@@ -91,6 +99,7 @@ class Geodesic(Interpolator):
         **Interpolator._parameter_constraints,
         "coarse_to_fine": ["boolean"],
         "subdivisions": [Interval(Integral, 1, None, closed="left")],
+        "second_order": ["boolean"],
     }
 
     def __init__(
@@ -103,6 +112,7 @@ class Geodesic(Interpolator):
         n_neighbors=10,
         coarse_to_fine=True,
         subdivisions=1,
+        second_order=True,
         device="auto",
         batch_size=256,
         n_jobs=None,
@@ -117,6 +127,7 @@ class Geodesic(Interpolator):
         self.n_neighbors = n_neighbors
         self.coarse_to_fine = coarse_to_fine
         self.subdivisions = subdivisions
+        self.second_order = second_order
         self.device = device
         self.batch_size = batch_size
         self.n_jobs = n_jobs
@@ -127,6 +138,7 @@ class Geodesic(Interpolator):
         res = solve_geodesic(
             self._geometry.embedding_map(), Z, max_iter=self.max_iter, tol=self.tol,
             subdivisions=self.subdivisions, coarse_to_fine=self.coarse_to_fine,
+            newton_after=NEWTON_AFTER if self.second_order else None,
         )
         info = dict(length=res.length, energy=res.energy, fallback=res.fallback)
         return res.Z, res.converged, res.n_iter, info

@@ -64,9 +64,62 @@ def _node_energy_only(mp):
     mp.setattr(solvers, "solve_energy", lambda *a, **k: original(*a, **{**k, "subdivisions": 1}))
 
 
+def _curvature_dropped(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # "Newton" steps that are Gauss–Newton steps: the curvature term never added
+    original = solvers._curvature_blocks
+    mp.setattr(solvers, "_curvature_blocks", lambda H, s: tuple(0 * x for x in original(H, s)))
+
+
+def _curvature_linear_weights(mp):
+    import torch
+
+    import sk_geodesic.geometry.solvers as solvers
+
+    # sub-point weights (1 − a), a instead of (1 − a)², a² on the node blocks
+    def blocks(H, s):
+        b, _, d, _ = H.shape
+        per = torch.cat([H.new_zeros(b, 1, d, d), H], 1)
+        n = per.shape[1] // s + 1
+        per = per.reshape(b, n - 1, s, d, d)
+        a = solvers._segment_weights(s, H.dtype, H.device)[:-1][:, None, None]
+        between = (a * (1 - a) * per).sum(2)
+        return ((1 - a) * per).sum(2)[:, 1:] + (a * per).sum(2)[:, :-1], between[:, 1:-1]
+
+    mp.setattr(solvers, "_curvature_blocks", blocks)
+
+
+def _newton_step_always_trusted(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # the Newton candidate wins whenever it is lower than the Gauss–Newton one
+    mp.setattr(solvers, "_model_decrease", lambda diag, lower, grad, step: grad.new_full(grad.shape[:1], -float("inf")))
+
+
+NEWTON = "tests/test_solver_newton.py::"
 FAITHFUL = "tests/test_solver_faithful.py::"
 
 BREAKS = [
+    Break(
+        name="newton_curvature_dropped",
+        description="Newton steps without the curvature term of the Hessian (plain Gauss-Newton)",
+        apply=_curvature_dropped,
+        tests=[NEWTON + "test_newton_system_is_the_exact_hessian_of_the_energy",
+               NEWTON + "test_newton_steps_reach_the_minimum_where_gauss_newton_stops_short"],
+    ),
+    Break(
+        name="newton_curvature_linear_weights",
+        description="curvature of a sub-point spread onto the nodes with weights 1-a, a instead of (1-a)², a²",
+        apply=_curvature_linear_weights,
+        tests=[NEWTON + "test_newton_system_is_the_exact_hessian_of_the_energy"],
+    ),
+    Break(
+        name="newton_step_always_trusted",
+        description="a damped Newton step is taken whenever it beats the Gauss-Newton one, however little it gains",
+        apply=_newton_step_always_trusted,
+        tests=[NEWTON + "test_newton_steps_reach_the_minimum_where_gauss_newton_stops_short"],
+    ),
     Break(
         name="auto_init_never_graph",
         description='init="auto" always starts from the straight segment',
