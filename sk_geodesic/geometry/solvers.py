@@ -441,21 +441,22 @@ def solve_energy(
             # is flat (σ saturated far from the data, A ≈ 0) with long steps that keep
             # failing, so the whole curve crept (measured: 8-D expected metric, 100
             # iterations from 1.2-2.7x the optimum, now within 1-3 %).
-            Ap = _damped_system(A[p], lam_p, scale[p].unsqueeze(-1), jitter[p].unsqueeze(-1), eye)
-            # the small d×d algebra runs in float64 whatever φ's dtype (float32 Jacobians,
-            # float64 accumulation of the normal equations)
-            step64 = -block_tridiagonal_solve(Ap, L[p], grad[p])
-            Zc = Zfull[p].clone()
-            Zc[:, 1:-1] += step64.to(dt)
-            f_new, npts = objective_of(active[p], Zc)
-            fwd_points += Zc.shape[0] * npts
+            def try_step(diag, lower):
+                """The damped step of one system for the pending curves: (step, curves, F)."""
+                Ap = _damped_system(diag[p], lam_p, scale[p].unsqueeze(-1), jitter[p].unsqueeze(-1), eye)
+                # the small d×d algebra runs in float64 whatever φ's dtype (float32
+                # Jacobians, float64 accumulation of the normal equations)
+                step = -block_tridiagonal_solve(Ap, lower[p], grad[p])
+                Zc = Zfull[p].clone()
+                Zc[:, 1:-1] += step.to(dt)
+                f, npts = objective_of(active[p], Zc)
+                return step, Zc, f, Zc.shape[0] * npts
+
+            step64, Zc, f_new, n_fwd = try_step(A, L)
+            fwd_points += n_fwd
             if curvature is not None:
-                Ap = _damped_system(A_newton[p], lam_p, scale[p].unsqueeze(-1), jitter[p].unsqueeze(-1), eye)
-                step_n = -block_tridiagonal_solve(Ap, L_newton[p], grad[p])
-                Zn = Zfull[p].clone()
-                Zn[:, 1:-1] += step_n.to(dt)
-                f_n, _ = objective_of(active[p], Zn)
-                fwd_points += Zn.shape[0] * npts
+                step_n, Zn, f_n, n_fwd = try_step(A_newton, L_newton)
+                fwd_points += n_fwd
                 # The Newton step counts only if it gains at least a tenth of what its own
                 # model and the Gauss–Newton model promised: where the Hessian is indefinite
                 # the damped Newton step is short, wins by a sliver where the Gauss–Newton
