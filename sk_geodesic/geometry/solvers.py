@@ -175,7 +175,7 @@ def _curvature_blocks(H, s):
     b, _, d, _ = H.shape
     zero = H.new_zeros(b, 1, d, d)
     per_segment = torch.cat([zero, H], 1)  # sub-points 0..N−2, i.e. the start of every sub-segment
-    n = (per_segment.shape[1]) // s + 1
+    n = per_segment.shape[1] // s + 1
     per_segment = per_segment.reshape(b, n - 1, s, d, d)
     a = _segment_weights(s, H.dtype, H.device)[:-1][:, None, None]
     to_start = ((1 - a) ** 2 * per_segment).sum(2)  # (b, n−1, d, d): onto node i
@@ -357,11 +357,15 @@ def solve_energy(
         inner = P[:, 1:-1]
         return embed(inner.reshape(-1, d)).reshape(inner.shape[0], inner.shape[1], -1)
 
+    def residuals(idx, X):
+        """Sub-segment residuals r (b, N−1, D) of curves ``idx`` from φ at their interior sub-points X."""
+        full = torch.cat([phi_start[idx, None], X, phi_end[idx, None]], dim=1)
+        return full[:, 1:] - full[:, :-1]
+
     def objective_of(idx, Zc):
         """F for curves ``idx`` with full node arrays ``Zc`` (b, n, d)."""
         X = embed_inner(_subdivide(Zc, s))
-        full = torch.cat([phi_start[idx, None], X, phi_end[idx, None]], dim=1)
-        f = (full[:, 1:] - full[:, :-1]).pow(2).sum((-1, -2))
+        f = residuals(idx, X).pow(2).sum((-1, -2))
         if use_penalty:
             f = f + w_pen[idx] * point_penalty(Zc[:, 1:-1].reshape(-1, d)).reshape(Zc.shape[0], n - 2).sum(-1).detach()
         return f, X.shape[1]
@@ -379,9 +383,7 @@ def solve_energy(
         curvature = None
         if newton and it >= newton_after:
             # φ first (cheap), so that the curvature pass knows the weights w_p
-            Xin = embed(Pin.reshape(b * Nin, d)).reshape(b, Nin, -1)
-            full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
-            r = full[:, 1:] - full[:, :-1]
+            r = residuals(active, embed_inner(P))
             try:
                 _, Jflat, Hflat = value_jac_curv(Pin.reshape(b * Nin, d), (r[:, :-1] - r[:, 1:]).reshape(b * Nin, -1))
                 curvature = Hflat.reshape(b, Nin, d, d)
@@ -391,9 +393,7 @@ def solve_energy(
                               "continuing with Gauss-Newton steps", RuntimeWarning, stacklevel=2)
         if curvature is None:
             Jflat, Xflat = value_jac(Pin.reshape(b * Nin, d))
-            Xin = Xflat.reshape(b, Nin, -1)
-            full = torch.cat([phi_start[active, None], Xin, phi_end[active, None]], dim=1)
-            r = full[:, 1:] - full[:, :-1]  # (b, N-1, D)
+            r = residuals(active, Xflat.reshape(b, Nin, -1))
         jac_points += b * Nin
         Jin = Jflat.reshape(b, Nin, -1, d)
         zeroJ = Jin.new_zeros(b, 1, Jin.shape[2], d)
