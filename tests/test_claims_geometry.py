@@ -131,10 +131,12 @@ def test_auto_init_takes_the_shorter_start(hill):
     # pairs through the hill start on the graph path, a short flat pair on its segment
     z0 = np.vstack([Z0, [[2.0, 2.0]]])
     z1 = np.vstack([Z1, [[2.1, 2.0]]])
-    start = geo._initial_curves(z0, z1).cpu().numpy()
+    starts = geo._initial_curves(z0, z1).cpu().numpy()
+    assert starts.shape == (2, 7, 25, 2)  # multi_start: the kNN graph's start and the denser graph's
     line = linear_curve(torch.as_tensor(z0), torch.as_tensor(z1), 25).numpy()
-    assert not np.allclose(start[:-1], line[:-1])
-    np.testing.assert_allclose(start[-1], line[-1], atol=1e-12)
+    for start in starts:
+        assert not np.allclose(start[:-1], line[:-1])
+        np.testing.assert_allclose(start[-1], line[-1], atol=1e-12)
 
 
 # -- latent log-densities --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .metric import (
     metric_tensor,
     plane_through,
 )
-from .solvers import SolverResult, block_tridiagonal_solve, solve_energy, solve_geodesic
+from .solvers import SolverResult, block_tridiagonal_solve, solve_energy, solve_geodesic, solve_geodesic_multistart
 
 __all__ = [
     "LENGTH_SUBDIVISIONS",
@@ -68,4 +68,5 @@ __all__ = [
     "block_tridiagonal_solve",
     "solve_energy",
     "solve_geodesic",
+    "solve_geodesic_multistart",
 ]

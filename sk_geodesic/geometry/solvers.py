@@ -545,6 +545,12 @@ NEWTON_AFTER = 2
 MAX_SOLVER_SUBDIVISIONS = 8
 
 
+#: Nodes at which :func:`solve_geodesic_multistart` compares its starts: coarse enough
+#: to be cheap (two levels, 9 and 17 nodes), fine enough to tell which basin of the
+#: energy a start has fallen into.
+MULTISTART_SELECT_POINTS = 17
+
+
 @dataclass
 class GeodesicResult:
     """Output of :func:`solve_geodesic`.
@@ -563,6 +569,8 @@ class GeodesicResult:
         returned instead.
     line_length : Tensor (B,)
         Dense length of the straight latent segment.
+    start : Tensor (B,) of int or None
+        Index of the initial curve kept per pair (:func:`solve_geodesic_multistart`).
     """
 
     Z: torch.Tensor
@@ -572,6 +580,7 @@ class GeodesicResult:
     n_iter: torch.Tensor
     fallback: torch.Tensor
     line_length: torch.Tensor
+    start: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -650,3 +659,51 @@ def solve_geodesic(
             L = torch.where(fb, L_line, L)
             E = torch.where(fb, E_line, E)
     return GeodesicResult(Zs, L, E, converged, n_iter, fb, L_line)
+
+
+@torch.no_grad()
+def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POINTS, tol=1e-4, subdivisions=2,
+                              min_points=9, **kwargs):
+    """:func:`solve_geodesic` from the best of several initial curves per pair.
+
+    Where φ has walls (a steep decoder variance), the energy has several basins and the
+    initial curve decides which one a local solver ends in. Each start is solved
+    coarse-to-fine up to ``select_points`` nodes at a loose tolerance (10⁻³); per pair,
+    the curve of least dense length there is refined to the full resolution by
+    :func:`solve_geodesic` (its levels from ``select_points`` nodes up, the tunnelling
+    guard and the straight-line fallback included).
+
+    Parameters
+    ----------
+    embed : callable
+    starts : Tensor (S, B, n, d)
+        ``S`` initial curves for each of ``B`` pairs (same endpoints).
+    select_points : int
+        Nodes at which the starts are compared.
+    tol, subdivisions, min_points, **kwargs
+        As in :func:`solve_geodesic`.
+
+    Returns
+    -------
+    GeodesicResult
+        With ``start``, the index of the start kept per pair.
+    """
+    from .curves import curve_length_energy, resample
+
+    S, B, n, d = starts.shape
+    if S == 1 or n <= select_points:
+        res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=subdivisions, min_points=min_points, **kwargs)
+        res.start = torch.zeros(B, dtype=torch.long, device=starts.device)
+        return res
+    coarse, lengths = [], []
+    for Zs in starts:
+        r = solve_energy_multilevel(embed, resample(Zs, select_points), tol=max(tol, 1e-3), min_points=min_points,
+                                    subdivisions=subdivisions)
+        coarse.append(r.Z)
+        lengths.append(curve_length_energy(embed, r.Z)[0])
+    best = torch.stack(lengths).argmin(0)
+    chosen = torch.stack(coarse)[best, torch.arange(B, device=starts.device)]
+    res = solve_geodesic(embed, resample(chosen, n), tol=tol, subdivisions=subdivisions, min_points=select_points,
+                         **kwargs)
+    res.start = best
+    return res

@@ -350,14 +350,15 @@ class Interpolator(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._encode_data(X)
 
-    def _initial_curves(self, Z0, Z1):
+    def _initial_curves(self, Z0, Z1, graph=None):
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
         t1 = torch.as_tensor(Z1, dtype=self.dtype_, device=self.device_)
-        if self.init == "linear" or self.graph_ is None:
+        graph = self.graph_ if graph is None else graph
+        if self.init == "linear" or graph is None:
             return linear_curve(t0, t1, self.n_points)
         B = len(Z0)
-        A, nodes = self.graph_.with_queries(np.vstack([Z0, Z1]))
-        N = len(self.graph_.nodes)
+        A, nodes = graph.with_queries(np.vstack([Z0, Z1]))
+        N = len(graph.nodes)
         curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
         if self.init == "auto":
             line = linear_curve(t0, t1, self.n_points)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import torch
 from sklearn.utils._param_validation import Interval
 
-from ..geometry.solvers import NEWTON_AFTER, solve_geodesic
+from ..geometry.graph import LatentGraph
+from ..geometry.solvers import NEWTON_AFTER, solve_geodesic, solve_geodesic_multistart
+from .._utils import honour_threads
 from ._base import Interpolator
+
+#: The second start of ``multi_start`` is the shortest path of a kNN graph with this
+#: many times ``n_neighbors`` neighbours (over the same codes).
+MULTISTART_NEIGHBOR_FACTOR = 3
 
 
 class Geodesic(Interpolator):
@@ -65,6 +72,15 @@ class Geodesic(Interpolator):
         converges only linearly where φ bends sharply (a steep decoder variance) and
         stops short of the optimum; ``False`` keeps it, for embeddings ``torch.func``
         cannot differentiate twice.
+    multi_start : bool, default=True
+        With a graph start (``init="auto"`` or ``"graph"``), also start every pair from
+        the shortest path of a kNN graph with 3 × ``n_neighbors`` neighbours over the
+        same codes; both starts are solved to 17 nodes and the one densely shorter
+        there is refined. Where the decoder variance is steep, the energy has several
+        basins and the two graphs lead into different ones: on the benchmark's 2-D
+        MNIST decoder under the expected metric (64 pairs), the pairs more than 2 %
+        above the reference fell from 9 to 1. Costs a denser graph at fit and two
+        coarse solves per pair.
     device : str, default="auto"
     batch_size : int, default=256
     n_jobs : int or None, default=None
@@ -78,6 +94,8 @@ class Geodesic(Interpolator):
     latent_dim_ : int
     graph_ : LatentGraph or None
         The kNN graph used by ``init="graph"``.
+    dense_graph_ : LatentGraph or None
+        The graph of the second start (``multi_start``).
     n_features_in_ : int
 
     Examples
@@ -100,6 +118,7 @@ class Geodesic(Interpolator):
         "coarse_to_fine": ["boolean"],
         "subdivisions": [Interval(Integral, 1, None, closed="left")],
         "second_order": ["boolean"],
+        "multi_start": ["boolean"],
     }
 
     def __init__(
@@ -113,6 +132,7 @@ class Geodesic(Interpolator):
         coarse_to_fine=True,
         subdivisions=1,
         second_order=True,
+        multi_start=True,
         device="auto",
         batch_size=256,
         n_jobs=None,
@@ -128,17 +148,39 @@ class Geodesic(Interpolator):
         self.coarse_to_fine = coarse_to_fine
         self.subdivisions = subdivisions
         self.second_order = second_order
+        self.multi_start = multi_start
         self.device = device
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
+    @honour_threads
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self.dense_graph_ = None
+        g = self.graph_
+        if self.multi_start and self.coarse_to_fine and g is not None:
+            k = min(MULTISTART_NEIGHBOR_FACTOR * self.n_neighbors, len(g.nodes) - 1)
+            if k > self.n_neighbors:
+                self.dense_graph_ = LatentGraph(
+                    self._geometry.embedding_map(), g.nodes, n_neighbors=k, dtype=self.dtype_, device=self.device_
+                )
+        return self
+
+    def _initial_curves(self, Z0, Z1):
+        """(B, n, d) initial curves, or (2, B, n, d): the two starts of ``multi_start``."""
+        Z = super()._initial_curves(Z0, Z1)
+        if getattr(self, "dense_graph_", None) is None:
+            return Z
+        return torch.stack([Z, super()._initial_curves(Z0, Z1, graph=self.dense_graph_)])
+
     def _solve(self, Z):
-        res = solve_geodesic(
-            self._geometry.embedding_map(), Z, max_iter=self.max_iter, tol=self.tol,
-            subdivisions=self.subdivisions, coarse_to_fine=self.coarse_to_fine,
-            newton_after=NEWTON_AFTER if self.second_order else None,
-        )
+        kw = dict(max_iter=self.max_iter, tol=self.tol, subdivisions=self.subdivisions,
+                  newton_after=NEWTON_AFTER if self.second_order else None)
+        if Z.ndim == 4:
+            res = solve_geodesic_multistart(self._geometry.embedding_map(), Z, **kw)
+        else:
+            res = solve_geodesic(self._geometry.embedding_map(), Z, coarse_to_fine=self.coarse_to_fine, **kw)
         info = dict(length=res.length, energy=res.energy, fallback=res.fallback)
         return res.Z, res.converged, res.n_iter, info

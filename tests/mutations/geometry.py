@@ -111,7 +111,7 @@ def _graph_init_ignored(mp):
     from sk_geodesic.geometry import linear_curve
     from sk_geodesic.interpolation._base import Interpolator
 
-    def straight(self, Z0, Z1):
+    def straight(self, Z0, Z1, graph=None):
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
         t1 = torch.as_tensor(Z1, dtype=self.dtype_, device=self.device_)
         return linear_curve(t0, t1, self.n_points)

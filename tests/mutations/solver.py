@@ -11,10 +11,32 @@ def _objective_scaled_stopping(mp):
 
 
 def _no_fallback(mp):
+    import sk_geodesic.geometry.solvers as solvers
     import sk_geodesic.interpolation._geodesic as g
 
-    original = g.solve_geodesic
-    mp.setattr(g, "solve_geodesic", lambda *a, **k: original(*a, **{**k, "fallback": False}))
+    original = solvers.solve_geodesic
+
+    def no_fallback(*a, **k):
+        return original(*a, **{**k, "fallback": False})
+
+    # the estimator calls it directly (one start) or through solve_geodesic_multistart
+    mp.setattr(g, "solve_geodesic", no_fallback)
+    mp.setattr(solvers, "solve_geodesic", no_fallback)
+
+
+def _multistart_keeps_first(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # the first start is refined whatever the coarse lengths say
+    original = solvers.solve_geodesic_multistart
+    mp.setattr(solvers, "solve_geodesic_multistart", lambda embed, starts, **k: original(embed, starts[:1], **k))
+
+
+def _multistart_unused(mp):
+    from sk_geodesic.interpolation import Geodesic
+
+    # the estimator never builds the second start
+    mp.setattr(Geodesic, "_initial_curves", lambda self, Z0, Z1: super(Geodesic, self)._initial_curves(Z0, Z1))
 
 
 def _chord_lengths(mp):
@@ -177,5 +199,17 @@ BREAKS = [
             "tests/test_solver_offset.py::test_solve_energy_penalty_offset_invariant_and_negative_objective_iterates",
             "tests/test_solver_offset.py::test_density_regularized_path_unchanged_by_constant_in_log_density",
         ],
+    ),
+    Break(
+        name="multistart_keeps_first",
+        description="solve_geodesic_multistart refines the first start, not the densely shortest",
+        apply=_multistart_keeps_first,
+        tests=["tests/test_solver_multistart.py::test_multistart_keeps_the_shorter_basin"],
+    ),
+    Break(
+        name="multistart_unused",
+        description="Geodesic(multi_start=True) solves from one start only",
+        apply=_multistart_unused,
+        tests=["tests/test_solver_multistart.py::test_geodesic_multi_start_builds_a_denser_graph_and_two_starts"],
     ),
 ]
