@@ -68,6 +68,23 @@ def test_one_start_is_solve_geodesic():
     assert res.start.tolist() == [0, 0, 0]
 
 
+def test_pairs_with_identical_starts_are_solved_once():
+    # pair 0 has the same curve twice (solved as by solve_geodesic, from all of its
+    # levels); pairs 1 and 2 have two different starts (the selection applies)
+    above, below = _pairs()
+    first = below.clone()
+    first[0] = above[0]
+    starts = torch.stack([first, above])
+    res = solve_geodesic_multistart(_bump, starts, subdivisions=2)
+    solo = solve_geodesic(_bump, above[:1], subdivisions=2)
+    torch.testing.assert_close(res.Z[:1], solo.Z)
+    torch.testing.assert_close(res.length[:1], solo.length)
+    assert res.start.tolist() == [0, 1, 1]
+    pick = solve_geodesic_multistart(_bump, starts[:, 1:], subdivisions=2)
+    torch.testing.assert_close(res.Z[1:], pick.Z)
+    assert bool(res.converged.all()) and not bool(res.fallback.any())
+
+
 class _Bump(torch.nn.Module):
     def forward(self, z):
         return _bump(z)

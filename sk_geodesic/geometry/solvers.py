@@ -671,7 +671,8 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     coarse-to-fine up to ``select_points`` nodes at a loose tolerance (10⁻³); per pair,
     the curve of least dense length there is refined to the full resolution by
     :func:`solve_geodesic` (its levels from ``select_points`` nodes up, the tunnelling
-    guard and the straight-line fallback included).
+    guard and the straight-line fallback included). Pairs whose starts coincide are
+    solved once, by :func:`solve_geodesic` from the start.
 
     Parameters
     ----------
@@ -695,6 +696,24 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
         res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=subdivisions, min_points=min_points, **kwargs)
         res.start = torch.zeros(B, dtype=torch.long, device=starts.device)
         return res
+    # pairs whose starts all coincide (e.g. every graph gave the straight segment) are
+    # solved once, as by solve_geodesic
+    same = (starts == starts[:1]).flatten(2).all(-1).all(0)
+    if bool(same.all()):
+        return solve_geodesic_multistart(embed, starts[:1], select_points, tol, subdivisions, min_points, **kwargs)
+    if bool(same.any()):
+        parts = [(same, solve_geodesic_multistart(embed, starts[:1, same], select_points, tol, subdivisions,
+                                                  min_points, **kwargs)),
+                 (~same, solve_geodesic_multistart(embed, starts[:, ~same], select_points, tol, subdivisions,
+                                                   min_points, **kwargs))]
+        merged = {}
+        for name in ("Z", "length", "energy", "converged", "n_iter", "fallback", "line_length", "start"):
+            first = getattr(parts[0][1], name)
+            out = torch.empty((B, *first.shape[1:]), dtype=first.dtype, device=first.device)
+            for mask, r in parts:
+                out[mask] = getattr(r, name)
+            merged[name] = out
+        return GeodesicResult(**merged)
     coarse, lengths = [], []
     for Zs in starts:
         r = solve_energy_multilevel(embed, resample(Zs, select_points), tol=max(tol, 1e-3), min_points=min_points,
