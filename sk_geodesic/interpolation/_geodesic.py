@@ -77,10 +77,11 @@ class Geodesic(Interpolator):
         the shortest path of a kNN graph with 3 × ``n_neighbors`` neighbours over the
         same codes; both starts are solved to 17 nodes and the one densely shorter
         there is refined. Where the decoder variance is steep, the energy has several
-        basins and the two graphs lead into different ones: on the benchmark's 2-D
-        MNIST decoder under the expected metric (64 pairs), the pairs more than 2 %
-        above the reference fell from 9 to 1. Costs a denser graph at fit and two
-        coarse solves per pair.
+        basins and the two graphs lead into different ones: on the benchmark's MNIST
+        decoders under the expected metric (64 pairs) the mean excess over the
+        reference length fell from 0.97 % to 0.20 % (2-D) and from 0.70 % to 0.41 %
+        (8-D). Costs a denser graph at fit and two coarse solves for each pair whose
+        two starts differ (up to 49 % more time under a decoder's mean metric).
     device : str, default="auto"
     batch_size : int, default=256
     n_jobs : int or None, default=None
