@@ -17,7 +17,7 @@ unconverged curves are evaluated, so easy pairs cost nothing once done.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch.func import jvp, vmap
@@ -707,7 +707,7 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
                  (~same, solve_geodesic_multistart(embed, starts[:, ~same], select_points, tol, subdivisions,
                                                    min_points, **kwargs))]
         merged = {}
-        for name in ("Z", "length", "energy", "converged", "n_iter", "fallback", "line_length", "start"):
+        for name in (f.name for f in fields(GeodesicResult)):
             first = getattr(parts[0][1], name)
             out = torch.empty((B, *first.shape[1:]), dtype=first.dtype, device=first.device)
             for mask, r in parts:

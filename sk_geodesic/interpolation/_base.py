@@ -350,31 +350,43 @@ class Interpolator(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._encode_data(X)
 
-    def _initial_curves(self, Z0, Z1, graph=None):
+    def _initial_curves(self, Z0, Z1):
+        return self._graph_starts(Z0, Z1, [self.graph_])[0]
+
+    def _graph_starts(self, Z0, Z1, graphs):
+        """One (B, n, d) tensor of initial curves per graph in ``graphs`` (``None``: straight).
+
+        Under ``init="auto"`` each pair starts from its graph path where that is shorter than
+        its straight segment, measured once for all graphs.
+        """
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
         t1 = torch.as_tensor(Z1, dtype=self.dtype_, device=self.device_)
-        graph = self.graph_ if graph is None else graph
-        if self.init == "linear" or graph is None:
-            return linear_curve(t0, t1, self.n_points)
-        B = len(Z0)
-        A, nodes = graph.with_queries(np.vstack([Z0, Z1]))
-        N = len(graph.nodes)
-        curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
-        if self.init == "auto":
-            line = linear_curve(t0, t1, self.n_points)
-            with torch.no_grad():
-                line_len = curve_length(self._geometry.embedding_map(), line, LENGTH_SUBDIVISIONS).cpu().numpy()
-            use_graph = ok & (graph_len < line_len)
-            curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())
-            return torch.as_tensor(curves, dtype=self.dtype_, device=self.device_)
-        if not ok.all():
-            warnings.warn(
-                f"{int((~ok).sum())} of {B} pairs lie in different components of the kNN graph; "
-                "they start from straight segments instead (increase n_neighbors to connect them).",
-                UserWarning,
-                stacklevel=3,
-            )
-        return torch.as_tensor(curves, dtype=self.dtype_, device=self.device_)
+        line = linear_curve(t0, t1, self.n_points)
+        line_len = None
+        starts = []
+        for graph in graphs:
+            if self.init == "linear" or graph is None:
+                starts.append(line)
+                continue
+            B = len(Z0)
+            A, nodes = graph.with_queries(np.vstack([Z0, Z1]))
+            N = len(graph.nodes)
+            curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
+            if self.init == "auto":
+                if line_len is None:
+                    with torch.no_grad():
+                        line_len = curve_length(self._geometry.embedding_map(), line, LENGTH_SUBDIVISIONS).cpu().numpy()
+                use_graph = ok & (graph_len < line_len)
+                curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())
+            elif not ok.all():
+                warnings.warn(
+                    f"{int((~ok).sum())} of {B} pairs lie in different components of the kNN graph; "
+                    "they start from straight segments instead (increase n_neighbors to connect them).",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            starts.append(torch.as_tensor(curves, dtype=self.dtype_, device=self.device_))
+        return starts
 
     # -- solving with checks ------------------------------------------------------------------------
     def _solve_pairs(self, Z0, Z1, keep_curves, return_extra=False):

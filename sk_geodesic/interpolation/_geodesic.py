@@ -171,10 +171,9 @@ class Geodesic(Interpolator):
 
     def _initial_curves(self, Z0, Z1):
         """(B, n, d) initial curves, or (2, B, n, d): the two starts of ``multi_start``."""
-        Z = super()._initial_curves(Z0, Z1)
         if getattr(self, "dense_graph_", None) is None:
-            return Z
-        return torch.stack([Z, super()._initial_curves(Z0, Z1, graph=self.dense_graph_)])
+            return super()._initial_curves(Z0, Z1)
+        return torch.stack(self._graph_starts(Z0, Z1, [self.graph_, self.dense_graph_]))
 
     def _solve(self, Z):
         kw = dict(max_iter=self.max_iter, tol=self.tol, subdivisions=self.subdivisions,

@@ -111,12 +111,12 @@ def _graph_init_ignored(mp):
     from sk_geodesic.geometry import linear_curve
     from sk_geodesic.interpolation._base import Interpolator
 
-    def straight(self, Z0, Z1, graph=None):
+    def straight(self, Z0, Z1, graphs):
         t0 = torch.as_tensor(Z0, dtype=self.dtype_, device=self.device_)
         t1 = torch.as_tensor(Z1, dtype=self.dtype_, device=self.device_)
-        return linear_curve(t0, t1, self.n_points)
+        return [linear_curve(t0, t1, self.n_points) for _ in graphs]
 
-    mp.setattr(Interpolator, "_initial_curves", straight)
+    mp.setattr(Interpolator, "_graph_starts", straight)
 
 
 def _length_ratio_inverted(mp):
