@@ -20,6 +20,7 @@ ARCHS = {
     # name: (hidden sizes, activation)
     "mlp-tanh": ((256,), nn.Tanh),
     "mlp-softplus": ((128, 512), nn.Softplus),
+    "mlp-relu": ((512, 512), nn.ReLU),
 }
 
 

@@ -4,7 +4,8 @@ Honest by construction:
 
 * the decoders are plain ``torch.nn.Sequential`` VAEs trained in this script
   (``bench/_mnist_models.py``, not the package's ``VAE`` class), two architectures
-  (2-D latent: 256-tanh; 8-D latent: 128-512 softplus), each under the mean metric and
+  (2-D latent: 256-tanh; 8-D latent: 128-512 softplus; ``--models relu``: a 512-512 ReLU
+  MLP with 2-D and 8-D latents instead), each under the mean metric and
   under the expected metric with an RBF σ network whose σ far from the data is 100×
   its median on the data;
 * every curve is judged by one dense float64 evaluator (``bench/_evaluate.py``): the
@@ -22,7 +23,8 @@ Honest by construction:
 
 Usage::
 
-    PYTHONPATH=. python bench/bench_geodesic.py --quick --write-docs   # a few minutes
+    PYTHONPATH=. python bench/bench_geodesic.py --quick --write-docs   # about 30 minutes
+    PYTHONPATH=. python bench/bench_geodesic.py --quick --models relu --seed 3 --write-docs
     PYTHONPATH=. python bench/bench_geodesic.py --write-docs           # full: longer training and reference
 
 StochMan is a benchmark-only extra: ``pip install --no-deps stochman==0.3.0``.
@@ -49,6 +51,9 @@ from sk_geodesic.interpolation import Geodesic, Linear  # noqa: E402
 from sk_geodesic.manifolds import PretrainedManifold  # noqa: E402
 
 SPECS = [(2, "mlp-tanh", "mean"), (2, "mlp-tanh", "expected"), (8, "mlp-softplus", "mean"), (8, "mlp-softplus", "expected")]
+#: ``--models relu``: a third architecture (512-512 ReLU, piecewise-linear hidden layers),
+#: where φ has kinks and the dense length converges only to first order.
+RELU_SPECS = [(2, "mlp-relu", "mean"), (8, "mlp-relu", "mean"), (8, "mlp-relu", "expected")]
 
 
 def stochman_curves(embed, Z0, Z1):
@@ -67,7 +72,7 @@ def stochman_curves(embed, Z0, Z1):
     return el, Zs.reshape(len(Z0), 512, -1)
 
 
-def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=print):
+def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=print, specs=SPECS):
     try:
         import stochman  # noqa: F401
 
@@ -77,7 +82,7 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
         log("stochman not installed: pip install --no-deps stochman==0.3.0 (benchmark-only extra)")
     X, _ = load_mnist(return_X_y=True)
     t = time.perf_counter()
-    models = make_models(X, SPECS, epochs=6 if quick else 20, seed=seed, verbose=True)
+    models = make_models(X, specs, epochs=6 if quick else 20, seed=seed, verbose=True)
     log(f"models ready in {time.perf_counter() - t:.0f}s")
     Bmax = max(batch_sizes)
     rows = []
@@ -170,17 +175,23 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 = comparable timings)")
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64])
     ap.add_argument("--skip-stochman", action="store_true")
+    ap.add_argument("--models", choices=["default", "relu"], default="default",
+                    help="default: tanh and softplus MLPs; relu: 512-512 ReLU MLPs (docs/bench_results_relu.rst)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
-    rows = run(args.quick, args.seed, args.batch_sizes, args.skip_stochman, log=lambda s: print(s, flush=True))
+    rows = run(args.quick, args.seed, args.batch_sizes, args.skip_stochman, log=lambda s: print(s, flush=True),
+               specs=RELU_SPECS if args.models == "relu" else SPECS)
     print("\n" + format_table(rows))
     total = time.perf_counter() - t
     print(f"\ntotal {total:.0f}s, torch threads={args.threads}, torch {torch.__version__}")
     if args.write_docs:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "bench_results.rst")
-        cmd = "PYTHONPATH=. python bench/bench_geodesic.py" + (" --quick" if args.quick else "") + " --write-docs"
+        name = "bench_results_relu.rst" if args.models == "relu" else "bench_results.rst"
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", name)
+        cmd = ("PYTHONPATH=. python bench/bench_geodesic.py" + (" --quick" if args.quick else "")
+               + (" --models relu" if args.models == "relu" else "") + (f" --seed {args.seed}" if args.seed else "")
+               + " --write-docs")
         with open(path, "w") as f:
             f.write(f"Measured with ``{cmd}`` (seed {args.seed}, torch threads={args.threads}, CPU, "
                     f"torch {torch.__version__}, {total:.0f} s in all). Seconds are wall-clock on a shared "

@@ -191,3 +191,32 @@ def test_few_node_curves_are_measured_densely():
     # (the per-segment default) the bump is missed and the length reads 2.0, 30 % short
     assert abs(float(L[0]) / ref - 1) < 1e-3, (float(L[0]), ref)
     assert ref > 2.8
+
+
+def test_fallback_measures_the_line_densely_where_its_nodes_do_not_decide():
+    # Two detours around the wall (through z₂ = 2, where the wall has vanished; dense
+    # length 6 and ≈ 6.8) against their straight segments, which cross the wall (dense
+    # length 2 + 10 and 3 + 10). The first segment's 16 nodes straddle the wall and see
+    # a flat chord of ≈ 2 < 6: only its dense length (≈ 12) shows the detour is shorter.
+    # The second segment's nodes hit the wall's crest, so its node chords (≈ 13) already
+    # exceed the detour and it is not measured densely (line_length NaN).
+    def rectangle(x0, x1, n=16):
+        corners = torch.tensor([[x0, 0.0], [x0, 2.0], [x1, 2.0], [x1, 0.0]], dtype=torch.float64)
+        seg = (corners[1:] - corners[:-1]).norm(dim=-1)
+        t = torch.linspace(0, float(seg.sum()), n, dtype=torch.float64)
+        cum = torch.cat([torch.zeros(1, dtype=torch.float64), seg.cumsum(0)])
+        k = torch.searchsorted(cum, t, right=True).clamp(1, 3) - 1
+        w = ((t - cum[k]) / seg[k])[:, None]
+        return corners[k] * (1 - w) + corners[k + 1] * w
+
+    Z = torch.stack([rectangle(-1.0, 1.0), rectangle(-1.0, 2.0)])
+    res = solve_geodesic(_wall, Z, max_iter=0)
+    assert not res.fallback.any()
+    np.testing.assert_allclose(res.length.numpy(), _dense(Z), rtol=1e-3)
+    assert res.length[0] == pytest.approx(6.0, rel=1e-3)
+    line = linear_curve(Z[:, 0], Z[:, -1], 16)
+    assert curve_length(_wall, line[:1], 1).item() < 2.01  # the straddling nodes see no wall
+    assert res.line_length[0].item() == pytest.approx(_dense(line[:1])[0], rel=1e-3)
+    assert res.line_length[0].item() > 11.5
+    assert curve_length(_wall, line[1:], 1).item() > res.length[1].item()
+    assert torch.isnan(res.line_length[1])

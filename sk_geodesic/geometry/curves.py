@@ -149,7 +149,7 @@ def curve_energy(embed, Z, subdivisions=1):
     return steps.shape[1] * steps.shape[2] * steps.pow(2).sum((-1, -2))
 
 
-def curve_length_energy(embed, Z, subdivisions=None):
+def curve_length_energy(embed, Z, subdivisions=None, refine=True):
     """(length, energy) of each curve from one dense evaluation.
 
     Every latent segment is measured at ``subdivisions`` sub-segments (default
@@ -159,7 +159,8 @@ def curve_length_energy(embed, Z, subdivisions=None):
     of the same evaluation. Segments where that correction exceeds
     :data:`RESOLVED_TOLERANCE` of their length (φ changes too fast between sub-points
     for the extrapolation to hold) are measured again at 4×, 16×, … finer sub-division
-    until the correction is small (at most :data:`MAX_SUBDIVISIONS`). The energy is
+    until the correction is small (at most :data:`MAX_SUBDIVISIONS`); ``refine=False``
+    skips that step (a cheaper estimate, for comparisons). The energy is
     (N − 1)Σ‖Δφ‖² over the N − 1 sub-segments of the first evaluation.
     """
     if subdivisions is None:
@@ -170,7 +171,7 @@ def curve_length_energy(embed, Z, subdivisions=None):
         s = int(subdivisions)
     if s % 2 == 0:
         seg, corr, steps = _richardson_segments(embed, Z, s)
-        L = _refine_segments(embed, Z, seg, corr, s).sum(-1)
+        L = (_refine_segments(embed, Z, seg, corr, s) if refine else seg).sum(-1)
     else:
         steps = _sub_steps(embed, Z, s)
         L = steps.sum((-1, -2))

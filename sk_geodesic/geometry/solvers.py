@@ -568,7 +568,9 @@ class GeodesicResult:
         The solved curve was densely longer than the straight latent segment, which is
         returned instead.
     line_length : Tensor (B,)
-        Dense length of the straight latent segment.
+        Dense length of the straight latent segment where it was measured: NaN where
+        the segment's chord length at the nodes (a lower bound) already reached the
+        solved curve's length.
     start : Tensor (B,) of int or None
         Index of the initial curve kept per pair (:func:`solve_geodesic_multistart`).
     """
@@ -616,7 +618,7 @@ def solve_geodesic(
     -------
     GeodesicResult
     """
-    from .curves import curve_length, curve_length_energy, linear_curve
+    from .curves import curve_length, curve_length_energy
 
     ls = None if length_subdivisions is None else int(length_subdivisions)  # None: curve_length_energy's default
 
@@ -648,17 +650,39 @@ def solve_geodesic(
         Zs[check], L[check], E[check] = r2.Z, L2, E2
         converged[check] = r2.converged
         n_iter[check] += r2.n_iter
-    fb = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
-    L_line = torch.full_like(L, float("nan"))
     if fallback and Zs.shape[1] > 2:
-        line = linear_curve(Zs[:, 0], Zs[:, -1], Zs.shape[1])
-        L_line, E_line = curve_length_energy(embed, line, ls)
-        fb = L_line < L
-        if bool(fb.any()):
-            Zs = torch.where(fb[:, None, None], line, Zs)
-            L = torch.where(fb, L_line, L)
-            E = torch.where(fb, E_line, E)
+        Zs, L, E, fb, L_line = _fall_back_to_line(embed, Zs, L, E, ls)
+    else:
+        fb = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
+        L_line = torch.full_like(L, float("nan"))
     return GeodesicResult(Zs, L, E, converged, n_iter, fb, L_line)
+
+
+def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
+    """Replace curves densely longer than their straight latent segment by that segment.
+
+    Returns (Z, L, E, fallback, line_length); ``line_length`` is NaN where the segment
+    was not measured densely (see :class:`GeodesicResult`).
+    """
+    from .curves import curve_length, curve_length_energy, linear_curve
+
+    Z, L, E = Z.clone(), L.clone(), E.clone()
+    fb = torch.zeros(Z.shape[0], dtype=torch.bool, device=Z.device)
+    L_line = torch.full_like(L, float("nan"))
+    line = linear_curve(Z[:, 0], Z[:, -1], Z.shape[1])
+    # Chord sums only grow when a polyline in φ is refined (triangle inequality), so the
+    # segment's chords at its nodes bound its dense length from below: a segment at least
+    # that long needs no dense measurement (the decision is the same, and on a kinked φ,
+    # e.g. a ReLU decoder, the dense measurement is the costly part).
+    near = (curve_length(embed, line, 1) < L).nonzero().squeeze(-1)
+    if near.numel():
+        L_near, E_near = curve_length_energy(embed, line[near], length_subdivisions)
+        L_line[near] = L_near
+        shorter = L_near < L[near]
+        take = near[shorter]
+        fb[take] = True
+        Z[take], L[take], E[take] = line[take], L_near[shorter], E_near[shorter]
+    return Z, L, E, fb, L_line
 
 
 @torch.no_grad()
@@ -719,7 +743,9 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
         r = solve_energy_multilevel(embed, resample(Zs, select_points), tol=max(tol, 1e-3), min_points=min_points,
                                     subdivisions=subdivisions)
         coarse.append(r.Z)
-        lengths.append(curve_length_energy(embed, r.Z)[0])
+        # the comparison needs no refinement: where the two lengths differ by less than
+        # the Richardson estimate's error, either start is as good
+        lengths.append(curve_length_energy(embed, r.Z, refine=False)[0])
     best = torch.stack(lengths).argmin(0)
     chosen = torch.stack(coarse)[best, torch.arange(B, device=starts.device)]
     res = solve_geodesic(embed, resample(chosen, n), tol=tol, subdivisions=subdivisions, min_points=select_points,

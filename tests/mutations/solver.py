@@ -1,5 +1,7 @@
 """Breaks of the curve solver (area ``solver``)."""
 
+import torch
+
 from . import Break
 
 
@@ -22,6 +24,21 @@ def _no_fallback(mp):
     # the estimator calls it directly (one start) or through solve_geodesic_multistart
     mp.setattr(g, "solve_geodesic", no_fallback)
     mp.setattr(solvers, "solve_geodesic", no_fallback)
+
+
+def _fallback_on_node_chords(mp):
+    import sk_geodesic.geometry.solvers as solvers
+    from sk_geodesic.geometry.curves import curve_length, curve_length_energy, linear_curve
+
+    # the line's node chords (a lower bound) decide the fallback; its dense length is reported
+    def fall_back(embed, Z, L, E, ls):
+        line = linear_curve(Z[:, 0], Z[:, -1], Z.shape[1])
+        fb = curve_length(embed, line, 1) < L
+        L_line, E_line = curve_length_energy(embed, line, ls)
+        return (torch.where(fb[:, None, None], line, Z), torch.where(fb, L_line, L), torch.where(fb, E_line, E), fb,
+                L_line)
+
+    mp.setattr(solvers, "_fall_back_to_line", fall_back)
 
 
 def _multistart_keeps_first(mp):
@@ -172,6 +189,12 @@ BREAKS = [
         apply=_no_fallback,
         tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line",
                FAITHFUL + "test_geodesic_estimator_falls_back_to_the_line"],
+    ),
+    Break(
+        name="fallback_on_node_chords",
+        description="the straight line's node chords (a lower bound of its length) decide the fallback",
+        apply=_fallback_on_node_chords,
+        tests=[FAITHFUL + "test_fallback_measures_the_line_densely_where_its_nodes_do_not_decide"],
     ),
     Break(
         name="chord_lengths_reported",
