@@ -220,3 +220,26 @@ def test_fallback_measures_the_line_densely_where_its_nodes_do_not_decide():
     assert res.line_length[0].item() > 11.5
     assert curve_length(_wall, line[1:], 1).item() > res.length[1].item()
     assert torch.isnan(res.line_length[1])
+
+
+def test_reported_length_is_dense_on_a_relu_decoder():
+    # A ReLU decoder makes φ kinked: its chord sums converge only to first order in the
+    # sub-segment width (Richardson's O(h²) assumption fails), so a length taken at a few
+    # sub-segments per segment is off by ~1e-3. The reported length must still be the
+    # returned curve's length to 1e-3, judged by a float64 evaluation at 128 sub-segments
+    # per segment (itself within ~2e-5 at this width).
+    import copy
+
+    torch.manual_seed(0)
+    relu = torch.nn.Sequential(torch.nn.Linear(2, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
+                               torch.nn.Linear(256, 784), torch.nn.Sigmoid())
+    m = PretrainedManifold(relu, latent_dim=2).fit()
+    rng = np.random.RandomState(0)
+    Z0, Z1 = 1.5 * rng.randn(6, 2), 1.5 * rng.randn(6, 2)
+    p = Geodesic(manifold=m, init="linear").fit(m.inverse_transform(Z0)).path(Z0, Z1, latent=True)
+    relu64 = copy.deepcopy(relu).double()
+    with torch.no_grad():
+        dense = curve_length(relu64, torch.as_tensor(p.latent, dtype=torch.float64), 128).numpy()
+        chords = curve_length(relu64, torch.as_tensor(p.latent, dtype=torch.float64), 1).numpy()
+    np.testing.assert_allclose(p.length, dense, rtol=1e-3)
+    assert np.max(dense / chords - 1) > 2e-3  # the kinks are real: node chords would fail the check

@@ -64,6 +64,13 @@ def _chord_lengths(mp):
     mp.setattr(curves, "MIN_CURVE_SUBSEGMENTS", 1)
 
 
+def _no_length_refinement(mp):
+    import sk_geodesic.geometry.curves as curves
+
+    # Richardson at the base sub-division only: segments a wall crosses are never re-measured
+    mp.setattr(curves, "_refine_segments", lambda embed, Z, seg_len, corr, s: seg_len)
+
+
 def _few_subsegments_on_short_curves(mp):
     import sk_geodesic.geometry.curves as curves
 
@@ -200,7 +207,15 @@ BREAKS = [
         name="chord_lengths_reported",
         description="reported lengths are node chords, not the dense length of the returned curve",
         apply=_chord_lengths,
-        tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line"],
+        tests=[FAITHFUL + "test_reported_length_is_dense_length_and_never_above_line",
+               FAITHFUL + "test_reported_length_is_dense_on_a_relu_decoder"],
+    ),
+    Break(
+        name="no_length_refinement",
+        description="dense lengths are Richardson-extrapolated at 4 sub-segments, never refined where φ is steep",
+        apply=_no_length_refinement,
+        tests=[FAITHFUL + "test_tunnelling_guard_resolves_the_wall",
+               FAITHFUL + "test_fallback_measures_the_line_densely_where_its_nodes_do_not_decide"],
     ),
     Break(
         name="few_subsegments_on_short_curves",
