@@ -127,7 +127,7 @@ def test_graph_init_changes_start_and_iterations(hill):
 
 def test_auto_init_takes_the_shorter_start(hill):
     m, X, Z0, Z1 = hill
-    geo = Geodesic(manifold=m, n_points=25).fit(X)
+    geo = Geodesic(manifold=m, n_points=25, multi_start=True).fit(X)
     # pairs through the hill start on the graph path, a short flat pair on its segment
     z0 = np.vstack([Z0, [[2.0, 2.0]]])
     z1 = np.vstack([Z1, [[2.1, 2.0]]])

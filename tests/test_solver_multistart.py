@@ -100,7 +100,7 @@ def test_geodesic_multi_start_builds_a_denser_graph_and_two_starts():
     codes = torch.as_tensor(rng.uniform(-2.5, 2.5, (300, 2)))
     X = _bump(codes).numpy()  # points of the surface; the encoder reads their first two coordinates
     man = PretrainedManifold(_Bump(), latent_dim=2, encoder=_FirstTwo(), dtype="float64").fit()
-    g = Geodesic(manifold=man, n_neighbors=5).fit(X)
+    g = Geodesic(manifold=man, n_neighbors=5, multi_start=True).fit(X)
     assert g.dense_graph_.n_neighbors == 15 and g.graph_.n_neighbors == 5
     np.testing.assert_array_equal(g.dense_graph_.nodes, g.graph_.nodes)
     z0, z1 = np.array([[-2.0, 0.4]]), np.array([[2.0, 0.4]])
@@ -112,3 +112,25 @@ def test_geodesic_multi_start_builds_a_denser_graph_and_two_starts():
     # never longer than the straight segment, and no longer than the single start here
     assert p.length[0] <= single.path(z0, z1, latent=True).length[0] * (1 + 1e-4)
     assert Geodesic(manifold=man, init="linear").fit(X).dense_graph_ is None
+
+
+def test_auto_multi_start_follows_the_metric(mnist_vae, mnist_small):
+    # "auto": two starts where φ carries the decoder's σ (walls, several basins), one
+    # under a decoder mean, where a second start was measured never to help
+    rng = np.random.RandomState(0)
+    codes = torch.as_tensor(rng.uniform(-2.5, 2.5, (300, 2)))
+    X = _bump(codes).numpy()
+    mean_only = PretrainedManifold(_Bump(), latent_dim=2, encoder=_FirstTwo(), dtype="float64").fit()
+    sigma = PretrainedManifold(_Bump(), latent_dim=2, encoder=_FirstTwo(), dtype="float64",
+                               std_network=lambda z: (0.1 + z.pow(2).sum(-1, keepdim=True)).expand(-1, 3)).fit()
+    assert not mean_only.metric_has_variance() and sigma.metric_has_variance()
+    assert Geodesic(manifold=mean_only, n_neighbors=5).fit(X).dense_graph_ is None
+    assert Geodesic(manifold=sigma, n_neighbors=5).fit(X).dense_graph_.n_neighbors == 15
+    assert Geodesic(manifold=mean_only, n_neighbors=5, multi_start=True).fit(X).dense_graph_ is not None
+    assert Geodesic(manifold=sigma, n_neighbors=5, multi_start=False).fit(X).dense_graph_ is None
+    # the package's VAE embeds [μ(z), σ(z)]
+    assert mnist_vae.metric_has_variance()
+    Xm, _ = mnist_small
+    g = Geodesic(manifold=mnist_vae).fit(Xm[::8])
+    assert g.dense_graph_ is not None and g._initial_curves(mnist_vae.transform(Xm[:2]),
+                                                             mnist_vae.transform(Xm[2:4])).ndim == 4

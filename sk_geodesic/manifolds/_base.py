@@ -54,6 +54,17 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return getattr(self, "_log_density", None)
 
+    def metric_has_variance(self):
+        """Whether φ includes the decoder's standard deviation (the expected metric).
+
+        Where it does, σ rises off the data in walls that give the curve energy several
+        basins; :class:`~sk_geodesic.interpolation.Geodesic` (``multi_start="auto"``)
+        then solves every pair from two starts. The base class says ``False`` (φ is a
+        decoder mean); manifolds whose φ carries σ override it.
+        """
+        check_is_fitted(self)
+        return False
+
     def latent_reference_points(self):
         """Latent codes of the training data (for graph geodesics), or ``None``."""
         check_is_fitted(self)

@@ -250,6 +250,11 @@ class PretrainedManifold(GenerativeManifold):
         s = self.std_network_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1).to(z.dtype)
         return torch.cat([x, s], dim=-1)
 
+    def metric_has_variance(self):
+        """``True`` when a ``std_network`` was given (φ = [decoder(z), σ(z)])."""
+        check_is_fitted(self)
+        return self.std_network_ is not None
+
     @property
     def _log_density(self):
         if self.log_density_ is None:

@@ -301,6 +301,11 @@ class VAE(GenerativeManifold):
     def _embed(self, z):
         return torch.cat([self.module_.dec_mean(z), self.module_.dec_std(z)], dim=-1)
 
+    def metric_has_variance(self):
+        """``True``: φ = [μ(z), σ(z)], the expected metric."""
+        check_is_fitted(self)
+        return True
+
     def _log_density(self, z):
         return self.log_density_module_(z)
 

@@ -49,6 +49,18 @@ def _multistart_keeps_first(mp):
     mp.setattr(solvers, "solve_geodesic_multistart", lambda embed, starts, **k: original(embed, starts[:1], **k))
 
 
+def _auto_multistart_fixed(value):
+    def apply(mp):
+        from sk_geodesic.interpolation import Geodesic
+
+        # "auto" ignores the manifold's metric
+        original = Geodesic._uses_two_starts
+        mp.setattr(Geodesic, "_uses_two_starts",
+                   lambda self: value if isinstance(self.multi_start, str) else original(self))
+
+    return apply
+
+
 def _multistart_unused(mp):
     from sk_geodesic.interpolation import Geodesic
 
@@ -249,5 +261,17 @@ BREAKS = [
         description="Geodesic(multi_start=True) solves from one start only",
         apply=_multistart_unused,
         tests=["tests/test_solver_multistart.py::test_geodesic_multi_start_builds_a_denser_graph_and_two_starts"],
+    ),
+    Break(
+        name="auto_multistart_always_one",
+        description='multi_start="auto" gives one start even where φ carries the decoder σ',
+        apply=_auto_multistart_fixed(False),
+        tests=["tests/test_solver_multistart.py::test_auto_multi_start_follows_the_metric"],
+    ),
+    Break(
+        name="auto_multistart_always_two",
+        description='multi_start="auto" gives two starts under a decoder mean too',
+        apply=_auto_multistart_fixed(True),
+        tests=["tests/test_solver_multistart.py::test_auto_multi_start_follows_the_metric"],
     ),
 ]
