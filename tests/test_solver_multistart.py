@@ -9,7 +9,7 @@ import torch
 from sk_geodesic.geometry import linear_curve
 from sk_geodesic.geometry.solvers import solve_geodesic, solve_geodesic_multistart
 from sk_geodesic.interpolation import Geodesic
-from sk_geodesic.manifolds import PretrainedManifold
+from sk_geodesic.manifolds import VAE, PretrainedManifold
 
 
 def _bump(z):
@@ -128,8 +128,12 @@ def test_auto_multi_start_follows_the_metric(mnist_vae, mnist_small):
     assert Geodesic(manifold=sigma, n_neighbors=5).fit(X).dense_graph_.n_neighbors == 15
     assert Geodesic(manifold=mean_only, n_neighbors=5, multi_start=True).fit(X).dense_graph_ is not None
     assert Geodesic(manifold=sigma, n_neighbors=5, multi_start=False).fit(X).dense_graph_ is None
-    # the package's VAE embeds [μ(z), σ(z)]
+    # the package's VAE embeds [μ(z), σ(z)]; a constant σ leaves the mean's metric
     assert mnist_vae.metric_has_variance()
+    flat = VAE(latent_dim=2, hidden_sizes=(8,), epochs=1, std_network="constant", density_components=1,
+               random_state=0).fit(X[:40])
+    assert not flat.metric_has_variance()
+    assert Geodesic(manifold=flat, n_neighbors=5).fit(X[:40]).dense_graph_ is None
     Xm, _ = mnist_small
     g = Geodesic(manifold=mnist_vae).fit(Xm[::8])
     assert g.dense_graph_ is not None and g._initial_curves(mnist_vae.transform(Xm[:2]),

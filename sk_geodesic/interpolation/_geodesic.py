@@ -85,7 +85,8 @@ class Geodesic(Interpolator):
         and two ReLU MLPs) and cost up to 49 % more time. ``"auto"``: two starts when
         the manifold's φ carries the decoder's σ
         (:meth:`~sk_geodesic.manifolds.GenerativeManifold.metric_has_variance`: the
-        package's ``VAE``, a ``PretrainedManifold`` with ``std_network``), one
+        package's ``VAE`` unless its σ is constant, a ``PretrainedManifold`` with
+        ``std_network``), one
         otherwise.
     device : str, default="auto"
     batch_size : int, default=256

@@ -302,9 +302,13 @@ class VAE(GenerativeManifold):
         return torch.cat([self.module_.dec_mean(z), self.module_.dec_std(z)], dim=-1)
 
     def metric_has_variance(self):
-        """``True``: φ = [μ(z), σ(z)], the expected metric."""
+        """Whether σ(z) varies with z: φ = [μ(z), σ(z)] is the expected metric.
+
+        ``False`` for ``std_network="constant"``: a σ that does not depend on z adds
+        nothing to the metric, which is then the decoder mean's.
+        """
         check_is_fitted(self)
-        return True
+        return self.std_network != "constant"
 
     def _log_density(self, z):
         return self.log_density_module_(z)
