@@ -196,3 +196,29 @@ def test_pole_benchmark_quick_command(tmp_path):
     assert cross["mse_by_length"]["80"] == pytest.approx(0.00451, abs=5e-5)
     assert res["methods"]["AE + Linear"]["mse_by_length"]["80"] < cross["mse_by_length"]["80"]
     assert all(f.endswith(".png") for f in files)
+
+
+@pytest.mark.slow
+def test_pole_codes_with_a_dimension_per_factor_interpolate_closer_to_the_truth():
+    # The pole images vary along an interval (elevation) and a circle (azimuth): three
+    # latent dimensions hold that cylinder, eight let an autoencoder fold it. Measured
+    # (MLP 1024-256-64-d, 300 epochs, seeds 0-2): 80° MSE 0.0022 at d = 3 against 0.0037
+    # at d = 8, and α retrieved within one 5° frame at d = 3 only.
+    from sk_geodesic.interpolation import Linear
+    from sk_geodesic.manifolds import AEAI
+
+    pb = _pole_benchmark()
+    X, params = pb.pole_data(np.arange(45, 81, 5), 5.0)
+    train = np.random.RandomState(0).permutation(len(X))[: int(0.8 * len(X))]
+    idx = pb.intervals(params, "azimuth", 80, 5.0)
+    alpha = np.linspace(0, 1, 17)[1:-1]
+    scores = {}
+    for d in (3, 8):
+        ae = AEAI(latent_dim=d, hidden_sizes=(256, 64), activation="elu", output_activation="sigmoid",
+                  lambda_adversarial=0, lambda_cycle=0, lambda_smoothness=0, epochs=300, batch_size=32,
+                  random_state=0).fit(X[train])
+        decoded = Linear(manifold=ae, n_points=17).fit(X[train]).path(X[idx[:, 0]], X[idx[:, -1]]).decoded
+        mse, a_hat, _, _ = pb.evaluate(decoded.astype(np.float64), idx, X, params, "azimuth")
+        scores[d] = (mse.mean(), np.median(np.abs(a_hat[:, 1:-1] - alpha)))
+    assert scores[3][0] < 0.75 * scores[8][0]
+    assert scores[3][1] <= 0.0625 < scores[8][1]

@@ -167,6 +167,10 @@ class AEAI(GenerativeManifold):
     Parameters
     ----------
     latent_dim : int, default=8
+        Best matched to the data's generating factors, an angle counting as two: the
+        plain autoencoder interpolates the pole images (elevation, azimuth) linearly with
+        0.58 times the 80° error at ``latent_dim=3`` that it has at 8 (measured, three
+        seeds; see :ref:`pole_benchmark`).
     hidden_sizes : tuple of int, default=(256, 64)
         Encoder widths (``architecture="mlp"``); the decoder uses them reversed.
     discriminator_sizes : tuple of int or None, default=None
