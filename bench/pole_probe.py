@@ -16,7 +16,7 @@ error comes from:
   also the reconstruction MSE of the whole data set);
 * the mean MSE per elevation (long shadows at low sun move most per 5° of azimuth).
 
-Usage (one Torch thread on the 2-core machine, another job beside it: about 10 minutes for
+Usage (one Torch thread on the 2-core machine, another job beside it: 10-16 minutes for
 the first, under a minute for the second)::
 
     python bench/pole_probe.py '{"latent_dim": 3, "hidden_sizes": [512, 128]}'
