@@ -20,7 +20,8 @@ TINY = dict(latent_dim=2, hidden_sizes=(8,), epochs=2, n_alpha=3, density_compon
 PLAIN = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
 
 # float32 subset invariance is handled by run_estimator_check
-@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1), AEAI(**TINY, **PLAIN, dtype="float64")])
+@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1, refine_epochs=1),
+                          AEAI(**TINY, **PLAIN, dtype="float64")])
 def test_sklearn_compatible(estimator, check):
     run_estimator_check(estimator, check)
 
@@ -188,12 +189,31 @@ def test_warmup_epochs_train_the_reconstruction_only(ring_images):
     assert not np.allclose(part.transform(X), plain.transform(X))
 
 
+def test_refine_epochs_train_the_decoder_alone(ring_images):
+    X = ring_images
+    kw = TINY | dict(epochs=3, learning_rate=1e-2)
+    base = AEAI(**kw).fit(X)
+    refined = AEAI(**kw | dict(refine_epochs=40)).fit(X)
+    # the main training is the same (same draws), and the refinement moves no code
+    np.testing.assert_allclose(refined.loss_curve_, base.loss_curve_, rtol=1e-12)
+    np.testing.assert_array_equal(refined.transform(X), base.transform(X))
+    np.testing.assert_array_equal(refined.latent_train_, base.latent_train_)
+    # ... but the decoder reconstructs better at those codes
+    assert base.refine_loss_curve_ == [] and len(refined.refine_loss_curve_) == 40
+    before = float(((base.inverse_transform(base.transform(X)) - X) ** 2).sum(1).mean())
+    after = float(((refined.inverse_transform(refined.transform(X)) - X) ** 2).sum(1).mean())
+    assert refined.refine_loss_curve_[-1] < refined.refine_loss_curve_[0] <= 1.01 * before
+    assert after < 0.9 * before
+    assert refined.reconstruction_error(X) < base.reconstruction_error(X)
+
+
 def test_models_pickled_before_warmup_epochs_still_load(ring_images):
     est = AEAI(**TINY | dict(epochs=1)).fit(ring_images)
     state = est.__getstate__()
-    del state["warmup_epochs"]  # the state of a model pickled by an older version
+    # the state of a model pickled by an older version
+    del state["warmup_epochs"], state["refine_epochs"], state["refine_loss_curve_"]
     old = AEAI.__new__(AEAI)
     old.__setstate__(state)
-    assert old.warmup_epochs == 0
+    assert old.warmup_epochs == 0 and old.refine_epochs == 0 and old.refine_loss_curve_ == []
     assert clone(old).get_params() == clone(est).get_params()
     np.testing.assert_array_equal(old.transform(ring_images), est.transform(ring_images))

@@ -209,6 +209,16 @@ class AEAI(GenerativeManifold):
         trains the full loss from the start. With ``warmup_epochs >= epochs`` the result
         is the plain autoencoder of the same seed. See :ref:`pole_benchmark` for what it
         changed there (nothing good on the pole data).
+    refine_epochs : int, default=0
+        Passes of a last phase that trains the decoder alone on the reconstruction loss,
+        with the encoder, and so every code, frozen, at a tenth of ``learning_rate``
+        (a fresh Adam). The smoothness term pulls decoded paths short and so blurs the
+        decoder everywhere, at the codes too; this phase makes the images sharp again at
+        the codes without moving them, and the decoder between them follows. 0 (the
+        paper's schedule) skips it. On the pole benchmark (wide MLP, ``latent_dim=3``,
+        seeds 0–2) 10 epochs lowered the 80° interpolation MSE of AEAI from 0.00200 to
+        0.00161 on average, and left a plain autoencoder's unchanged (0.00262 → 0.00260,
+        seed 0): see :ref:`pole_benchmark`.
     batch_size : int, default=64
         Pairs per step.
     learning_rate : float, default=1e-3
@@ -232,6 +242,9 @@ class AEAI(GenerativeManifold):
     density_ : sklearn.mixture.GaussianMixture
     loss_curve_ : list of float
         Mean total loss L per pair, per epoch.
+    refine_loss_curve_ : list of float
+        Mean reconstruction loss ‖x − g(f(x))‖² per image, per epoch of the decoder
+        refinement (empty with ``refine_epochs=0``).
     loss_components_ : dict of str to list of float
         Per-epoch means of ``"reconstruction"``, ``"adversarial"``, ``"cycle"``,
         ``"smoothness"`` (unweighted) and ``"discriminator"`` (D's own loss); a term whose
@@ -270,6 +283,7 @@ class AEAI(GenerativeManifold):
         "density_components": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "refine_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "device": DEVICE_CONSTRAINT,
@@ -295,6 +309,7 @@ class AEAI(GenerativeManifold):
         density_components=10,
         epochs=100,
         warmup_epochs=0,
+        refine_epochs=0,
         batch_size=64,
         learning_rate=1e-3,
         device="auto",
@@ -317,6 +332,7 @@ class AEAI(GenerativeManifold):
         self.density_components = density_components
         self.epochs = epochs
         self.warmup_epochs = warmup_epochs
+        self.refine_epochs = refine_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.device = device
@@ -325,8 +341,12 @@ class AEAI(GenerativeManifold):
         self.verbose = verbose
 
     def __setstate__(self, state):
-        # models pickled before ``warmup_epochs`` existed were trained without a warm-up
+        # models pickled before ``warmup_epochs`` / ``refine_epochs`` existed were trained
+        # without a warm-up and without a refinement
         state.setdefault("warmup_epochs", 0)
+        state.setdefault("refine_epochs", 0)
+        if "loss_curve_" in state:
+            state.setdefault("refine_loss_curve_", [])
         super().__setstate__(state)
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -380,8 +400,9 @@ class AEAI(GenerativeManifold):
         gen = torch.Generator().manual_seed(seed)
         self.encoder_, self.decoder_, self.discriminator_ = self._build_networks(X.shape[1], seed)
         data = to_tensor(X, self.device_, self.dtype_)
-        show = progress(self.verbose, self.epochs, "AEAI")
+        show = progress(self.verbose, self.epochs + self.refine_epochs, "AEAI")
         self._train(data, gen, show)
+        self._refine_decoder(data, gen, show)
         show.close()
         for module in (self.encoder_, self.decoder_, self.discriminator_):
             if module is not None:
@@ -453,6 +474,29 @@ class AEAI(GenerativeManifold):
                 self.loss_components_[k].append(sums[k] / count)
             show.update(1)
             show.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}")
+
+    def _refine_decoder(self, data, gen, show):
+        """The decoder alone on L_R, codes frozen (see ``refine_epochs``)."""
+        self.refine_loss_curve_ = []
+        if self.refine_epochs == 0:
+            return
+        E, G = self.encoder_, self.decoder_
+        with torch.no_grad():
+            codes = E(data)  # clean codes, also for a denoising autoencoder
+        opt = torch.optim.Adam(G.parameters(), lr=0.1 * self.learning_rate)
+        n = data.shape[0]
+        batch_size = min(int(self.batch_size), n)
+        for _ in range(self.refine_epochs):
+            order = torch.randperm(n, generator=gen).to(data.device)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                rec = (G(codes[idx]) - data[idx]).pow(2).sum(1)
+                _step(opt, rec.mean())
+                total += float(rec.detach().sum())
+            self.refine_loss_curve_.append(total / n)
+            show.update(1)
+            show.set_postfix(refine=f"{self.refine_loss_curve_[-1]:.4g}")
 
     def _fit_density(self, seed):
         from sklearn.mixture import GaussianMixture

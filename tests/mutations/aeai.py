@@ -58,6 +58,37 @@ def _warmup_ignored(mp):
     mp.setattr(m.AEAI, "_train", broken)
 
 
+def _refine_moves_codes(mp):
+    import sk_geodesic.manifolds._aeai as m
+
+    def broken(self, data, gen, show):
+        # the whole autoencoder trained on L_R in the refinement: the codes move
+        self.refine_loss_curve_ = []
+        params = [*self.encoder_.parameters(), *self.decoder_.parameters()]
+        opt = m.torch.optim.Adam(params, lr=0.1 * self.learning_rate)
+        for _ in range(self.refine_epochs):
+            rec = (self.decoder_(self.encoder_(data)) - data).pow(2).sum(1)
+            m._step(opt, rec.mean())
+            self.refine_loss_curve_.append(float(rec.detach().mean()))
+
+    mp.setattr(m.AEAI, "_refine_decoder", broken)
+
+
+def _refine_without_steps(mp):
+    import sk_geodesic.manifolds._aeai as m
+
+    original = m.AEAI._refine_decoder
+
+    def broken(self, data, gen, show):
+        saved, self.learning_rate = self.learning_rate, 0.0  # a refinement that never moves
+        try:
+            return original(self, data, gen, show)
+        finally:
+            self.learning_rate = saved
+
+    mp.setattr(m.AEAI, "_refine_decoder", broken)
+
+
 def _noise_ignored(mp):
     import sk_geodesic.manifolds._aeai as m
 
@@ -153,6 +184,10 @@ BREAKS = [
           ["tests/test_aeai.py::test_interpolation_losses_match_direct_computation"]),
     Break("aeai_warmup_ignored", "warmup_epochs > 0 still trains the α-terms from the start", _warmup_ignored,
           ["tests/test_aeai.py::test_warmup_epochs_train_the_reconstruction_only"]),
+    Break("aeai_refine_moves_codes", "refine_epochs train the encoder too", _refine_moves_codes,
+          ["tests/test_aeai.py::test_refine_epochs_train_the_decoder_alone"]),
+    Break("aeai_refine_without_steps", "refine_epochs take no step", _refine_without_steps,
+          ["tests/test_aeai.py::test_refine_epochs_train_the_decoder_alone"]),
     Break("aeai_noise_ignored", "noise > 0 trains a plain autoencoder", _noise_ignored,
           ["tests/test_aeai.py::test_noise_makes_a_denoising_autoencoder"]),
     Break("aeai_discriminator_at_lambda_zero", "λ = 0 still trains an adversarial term", _discriminator_always,
