@@ -18,9 +18,12 @@ two images of the grid is known, so an interpolation can be scored against the t
 
 Methods: cross-dissolve in pixel space; a plain autoencoder (``AEAI`` with every λ = 0)
 with ``Linear`` and ``Geodesic``; a β-VAE (β = 4) with ``Linear``; a VAE with
-``Geodesic``; AEAI with ``Linear`` and ``Geodesic``; and the AEAI ablation R, R+A,
-R+A+C, R+A+C+S (all with ``Linear``). All networks are the same MLP (1024-256-64-d,
-ELU, sigmoid output, d = 8), trained with the same epochs, batch and step size.
+``Geodesic``; AEAI with ``Linear`` and ``Geodesic``; "AEAI refined", the same AEAI
+followed by ``REFINE_EPOCHS`` decoder-only reconstruction epochs with its codes frozen
+(``AEAI(refine_epochs=...)``), with ``Linear``; and the AEAI ablation R, R+A, R+A+C,
+R+A+C+S (all with ``Linear``). All networks are the same MLP (1024-256-64-d, ELU,
+sigmoid output, d = 8; ``--hidden-sizes``, ``--latent-dim`` change them), trained with
+the same epochs, batch and step size.
 
 Run::
 
@@ -29,7 +32,7 @@ Run::
 
 Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DIR``
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
-``--epochs``, ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
+``--hidden-sizes 256 64``, ``--epochs``, ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
 the protocol adapts to the grid it is given).
 """
 
@@ -54,8 +57,11 @@ METHODS_MAIN = [
     "VAE + Geodesic",
     "AEAI + Linear",
     "AEAI + Geodesic",
+    "AEAI refined + Linear",
 ]
 METHODS_ABLATION = ["R", "R+A", "R+A+C", "R+A+C+S"]
+#: Decoder-only epochs of the "AEAI refined" model (see ``AEAI.refine_epochs``).
+REFINE_EPOCHS = 10
 
 
 # -- data and intervals --------------------------------------------------------------------------
@@ -93,10 +99,10 @@ def intervals(params, kind, length, step, start_stride=1):
 
 
 # -- models --------------------------------------------------------------------------------------
-def model_specs(latent_dim, epochs, seed):
+def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64)):
     from sk_geodesic.manifolds import AEAI, VAE
 
-    net = dict(latent_dim=latent_dim, hidden_sizes=(256, 64), activation="elu", output_activation="sigmoid")
+    net = dict(latent_dim=latent_dim, hidden_sizes=tuple(hidden_sizes), activation="elu", output_activation="sigmoid")
     train = dict(epochs=epochs, batch_size=32, learning_rate=1e-3, random_state=seed)
     zero = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
     return {
@@ -104,6 +110,7 @@ def model_specs(latent_dim, epochs, seed):
         "R+A": AEAI(**net, **train, lambda_cycle=0.0, lambda_smoothness=0.0),
         "R+A+C": AEAI(**net, **train, lambda_smoothness=0.0),
         "AEAI": AEAI(**net, **train),
+        "AEAI refined": AEAI(**net, **train, refine_epochs=REFINE_EPOCHS),
         "β-VAE": VAE(**net, **train, beta=4.0, std_network="constant"),
         "VAE": VAE(**net, **train),
     }
@@ -181,6 +188,7 @@ def main(argv=None):
     parser.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "sk_geodesic_pole"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latent-dim", type=int, default=8)
+    parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 64])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--elevations", type=float, nargs=2, default=(45, 80), metavar=("MIN", "MAX"))
     parser.add_argument("--azimuth-step", type=float, default=5.0)
@@ -209,9 +217,9 @@ def main(argv=None):
     methods = args.methods or METHODS_MAIN + METHODS_ABLATION[1:3]
     label = "QUICK run (fewer epochs, lengths and intervals; not the full protocol)" if quick else "full protocol"
     print(f"pole benchmark -- {label}: {len(X)} images, {len(train)} for training, seed {args.seed}, "
-          f"latent_dim {args.latent_dim}, {epochs} epochs")
+          f"latent_dim {args.latent_dim}, hidden {tuple(args.hidden_sizes)}, {epochs} epochs")
 
-    specs = model_specs(args.latent_dim, epochs, args.seed)
+    specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes)
     needed = set()
     for m in methods:
         if m == "cross-dissolve":
@@ -225,6 +233,7 @@ def main(argv=None):
             print(f"  trained {name:6s} in {train_seconds[name]:6.1f} s (0 = cached)", flush=True)
 
     results = {"label": label, "seed": args.seed, "epochs": epochs, "latent_dim": args.latent_dim,
+               "hidden_sizes": list(args.hidden_sizes),
                "n_images": len(X), "n_train": len(train), "lengths": lengths, "methods": {}}
     for m in methods:
         t0 = time.perf_counter()
@@ -281,8 +290,10 @@ def markdown_table(results):
     Ls = results["lengths"]
     head = ["method", *[f"MSE {L}°" for L in Ls], "median abs(α̂−α) @" + f"{max(Ls)}°",
             "mean std MSE @" + f"{max(Ls)}°", f"MSE elev. {{}}°"]
+    hidden = tuple(results.get("hidden_sizes", (256, 64)))
     lines = [f"*{results['label']}; seed {results['seed']}, {results['epochs']} epochs, latent_dim "
-             f"{results['latent_dim']}, {results['n_train']} training images of {results['n_images']}.*", ""]
+             f"{results['latent_dim']}, hidden {hidden}, {results['n_train']} training images of "
+             f"{results['n_images']}.*", ""]
     first = next(iter(results["methods"].values()))
     head[-1] = head[-1].format(first["elevation_length"] or "-")
     lines.append("| " + " | ".join(head) + " |")
