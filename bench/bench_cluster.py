@@ -42,7 +42,8 @@ def main(argv=None):
     t_vae = time.perf_counter() - t
     # graph build on its own (GeodesicKMeans builds the same graph inside fit)
     t = time.perf_counter()
-    LatentGraph(vae.embedding_map(), vae.latent_train_, n_neighbors=args.n_neighbors, dtype=vae.dtype_)
+    LatentGraph(vae.embedding_map(), vae.latent_train_, n_neighbors=args.n_neighbors, dtype=vae.dtype_,
+                device=vae.device_)
     t_graph = time.perf_counter() - t
     t = time.perf_counter()
     km = GeodesicKMeans(

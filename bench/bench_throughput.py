@@ -1,7 +1,8 @@
 """Throughput of ``Geodesic()`` (default parameters): geodesics per second and memory per pair.
 
 For B ∈ {1, 16, 64, 256, 1024} pairs of encoded MNIST digits, on the 2-D and 8-D latent
-MNIST VAEs of ``bench/_mnist_models.py`` (trained here, mean metric), with 2 torch
+MNIST VAEs of ``bench/_mnist_models.py`` (trained here; mean metric by default,
+``--metric expected`` or ``both`` adds their steep-RBF-σ expected metric), with 2 torch
 threads. Each (model, B) runs in a fresh subprocess so that its peak resident memory
 (``ru_maxrss``) minus the memory after loading the model, divided by B, is the memory per
 pair. ``Geodesic.pairwise_distances`` on 46 points (1035 pairs, solved in batches of
@@ -10,6 +11,7 @@ pair. ``Geodesic.pairwise_distances`` on 46 points (1035 pairs, solved in batche
 Usage::
 
     PYTHONPATH=. python bench/bench_throughput.py [--device cpu|cuda] [--threads 2] [--batch-sizes 1 16 64 256 1024]
+        [--metric mean|expected|both]
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def main(argv=None):
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64, 256, 1024])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (memory per pair: peak CUDA allocation)")
+    ap.add_argument("--metric", choices=["mean", "expected", "both"], default="mean",
+                    help="the decoders' mean metric, their expected metric (RBF σ, 100x far from the data), or both")
+    ap.add_argument("--no-pairwise", action="store_true", help="skip the pairwise_distances row")
     ap.add_argument("--child", nargs=6)
     ap.add_argument("--models-file", help="reuse models saved by an earlier run (torch.save of make_models' list)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/throughput_results.rst")
@@ -91,9 +96,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     X, _ = load_mnist(return_X_y=True)
-    specs = [(2, "mlp-tanh", "mean"), (8, "mlp-softplus", "mean")]
+    metrics = ["mean", "expected"] if args.metric == "both" else [args.metric]
+    specs = [(d, arch, metric) for d, arch in ((2, "mlp-tanh"), (8, "mlp-softplus")) for metric in metrics]
     if args.models_file:
-        models = [m for m in torch.load(args.models_file, weights_only=False) if m["metric"] == "mean"]
+        models = [m for m in torch.load(args.models_file, weights_only=False) if m["metric"] in metrics]
     else:
         models = make_models(X, specs, epochs=args.epochs)
     rows = []
@@ -101,7 +107,7 @@ def main(argv=None):
         f = os.path.join(tmp, "models.pt")
         torch.save(models, f)
         for i, m in enumerate(models):
-            for B in [*args.batch_sizes, "pairwise"]:
+            for B in [*args.batch_sizes, *([] if args.no_pairwise else ["pairwise"])]:
                 pw = B == "pairwise"
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", f, str(i),
                                       "0" if pw else str(B), str(args.threads), "1" if pw else "0", args.device],
@@ -136,9 +142,10 @@ def _write_docs(rows, args):
         where = f"CPU {platform.machine()}, {os.cpu_count()} cores"
         mem = "the peak resident memory above the loaded model"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    metric_flag = "" if args.metric == "mean" else f" --metric {args.metric}"
     with open(path, "w") as f:
         f.write(f"Measured with ``PYTHONPATH=. python bench/bench_throughput.py --device {args.device} "
-                f"--threads {args.threads} --write-docs`` ({args.threads} torch threads, {where}, torch "
+                f"--threads {args.threads}{metric_flag} --write-docs`` ({args.threads} torch threads, {where}, torch "
                 f"{torch.__version__}, {args.epochs}-epoch models, seed 0, load average at the end "
                 f"{load}). Memory per pair is {mem} divided by B (0 where the batch fits in memory "
                 "already reserved).\n\n")

@@ -100,7 +100,11 @@ def main(argv=None):
         model = AEAI(**(BASE | json.loads(args.params))).fit(X[train])
     seconds = time.perf_counter() - start
     result = score(model, X, params, X[train], pb)
-    result.update(seconds=round(seconds), params=model.get_params() if args.model else json.loads(args.params))
+    result.update(seconds=round(seconds), params=model.get_params() if args.model else json.loads(args.params),
+                  # the training objective at the end (no ground truth in it): can it pick among seeds?
+                  loss_final=model.loss_curve_[-1],
+                  loss_components_final={k: v[-1] for k, v in model.loss_components_.items()},
+                  refine_loss_final=model.refine_loss_curve_[-1] if model.refine_loss_curve_ else None)
     print(json.dumps(result))
 
 

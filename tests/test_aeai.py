@@ -20,7 +20,7 @@ TINY = dict(latent_dim=2, hidden_sizes=(8,), epochs=2, n_alpha=3, density_compon
 PLAIN = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
 
 # float32 subset invariance is handled by run_estimator_check
-@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1, refine_epochs=1),
+@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1, refine_epochs=1, n_init=2),
                           AEAI(**TINY, **PLAIN, dtype="float64")])
 def test_sklearn_compatible(estimator, check):
     run_estimator_check(estimator, check)
@@ -207,13 +207,40 @@ def test_refine_epochs_train_the_decoder_alone(ring_images):
     assert refined.reconstruction_error(X) < base.reconstruction_error(X)
 
 
+def test_n_init_keeps_the_training_of_lowest_final_loss(ring_images):
+    X = ring_images
+    kw = TINY | dict(epochs=3, learning_rate=1e-2, refine_epochs=2)
+    multi = AEAI(**kw | dict(n_init=3, random_state=3)).fit(X)
+    # training i is the single training with seed 3 + i
+    singles = [AEAI(**kw | dict(random_state=3 + i)).fit(X) for i in range(3)]
+    finals = np.array([m.loss_curve_[-1] for m in singles])
+    np.testing.assert_allclose(multi.init_losses_, finals, rtol=1e-12)
+    best = int(np.argmin(finals))
+    # seed 3 was chosen so that the first training is not the best (measured: 291, 273, 247)
+    assert best != 0 and finals.max() > 1.05 * finals.min()
+    assert multi.best_init_ == best
+    kept = singles[best]
+    # the kept training, refinement and density included, is that single training exactly
+    np.testing.assert_array_equal(multi.transform(X), kept.transform(X))
+    np.testing.assert_array_equal(multi.inverse_transform(multi.transform(X)), kept.inverse_transform(kept.transform(X)))
+    np.testing.assert_allclose(multi.refine_loss_curve_, kept.refine_loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(multi.loss_curve_, kept.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(multi.density_.means_, kept.density_.means_, rtol=1e-12)
+    # a diverged training never wins over a finite one
+    from sk_geodesic.manifolds._aeai import _lower_loss
+
+    assert _lower_loss(1.0, float("nan")) and not _lower_loss(float("nan"), 1.0)
+
+
 def test_models_pickled_before_warmup_epochs_still_load(ring_images):
     est = AEAI(**TINY | dict(epochs=1)).fit(ring_images)
     state = est.__getstate__()
     # the state of a model pickled by an older version
     del state["warmup_epochs"], state["refine_epochs"], state["refine_loss_curve_"]
+    del state["n_init"], state["init_losses_"], state["best_init_"]
     old = AEAI.__new__(AEAI)
     old.__setstate__(state)
     assert old.warmup_epochs == 0 and old.refine_epochs == 0 and old.refine_loss_curve_ == []
+    assert old.n_init == 1 and old.best_init_ == 0 and list(old.init_losses_) == [est.loss_curve_[-1]]
     assert clone(old).get_params() == clone(est).get_params()
     np.testing.assert_array_equal(old.transform(ring_images), est.transform(ring_images))

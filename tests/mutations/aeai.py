@@ -58,6 +58,18 @@ def _warmup_ignored(mp):
     mp.setattr(m.AEAI, "_train", broken)
 
 
+def _n_init_keeps_last(mp):
+    import sk_geodesic.manifolds._aeai as m
+
+    mp.setattr(m, "_lower_loss", lambda loss, best_loss: True)  # every training replaces the kept one
+
+
+def _n_init_keeps_highest(mp):
+    import sk_geodesic.manifolds._aeai as m
+
+    mp.setattr(m, "_lower_loss", lambda loss, best_loss: loss > best_loss)  # the comparison turned round
+
+
 def _refine_moves_codes(mp):
     import sk_geodesic.manifolds._aeai as m
 
@@ -184,6 +196,10 @@ BREAKS = [
           ["tests/test_aeai.py::test_interpolation_losses_match_direct_computation"]),
     Break("aeai_warmup_ignored", "warmup_epochs > 0 still trains the α-terms from the start", _warmup_ignored,
           ["tests/test_aeai.py::test_warmup_epochs_train_the_reconstruction_only"]),
+    Break("aeai_n_init_keeps_last", "n_init keeps the last training, not the lowest loss", _n_init_keeps_last,
+          ["tests/test_aeai.py::test_n_init_keeps_the_training_of_lowest_final_loss"]),
+    Break("aeai_n_init_keeps_highest", "n_init keeps the highest final loss", _n_init_keeps_highest,
+          ["tests/test_aeai.py::test_n_init_keeps_the_training_of_lowest_final_loss"]),
     Break("aeai_refine_moves_codes", "refine_epochs train the encoder too", _refine_moves_codes,
           ["tests/test_aeai.py::test_refine_epochs_train_the_decoder_alone"]),
     Break("aeai_refine_without_steps", "refine_epochs take no step", _refine_without_steps,
