@@ -81,6 +81,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("params", nargs="?", default="{}", help="AEAI constructor arguments as JSON")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the 80/20 split (the benchmark's: 0)")
+    parser.add_argument("--elevations", type=float, nargs=2, default=(45, 80), metavar=("MIN", "MAX"),
+                        help="sun elevations, 5° apart (the benchmark's 45-80; other light ranges: e.g. 20 55)")
     parser.add_argument("--model", default=None, help="score this pickled, fitted AEAI instead of training one")
     args = parser.parse_args(argv)
 
@@ -90,7 +92,7 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     pb = _benchmark()
-    X, params = pb.pole_data(np.arange(45, 81, 5), 5.0)
+    X, params = pb.pole_data(np.arange(args.elevations[0], args.elevations[1] + 1e-9, 5.0), 5.0)
     train = np.random.RandomState(args.split_seed).permutation(len(X))[: int(0.8 * len(X))]
     start = time.perf_counter()
     if args.model:
@@ -100,7 +102,7 @@ def main(argv=None):
         model = AEAI(**(BASE | json.loads(args.params))).fit(X[train])
     seconds = time.perf_counter() - start
     result = score(model, X, params, X[train], pb)
-    result.update(seconds=round(seconds), params=model.get_params() if args.model else json.loads(args.params),
+    result.update(seconds=round(seconds), elevations=list(args.elevations), params=model.get_params() if args.model else json.loads(args.params),
                   # the training objective at the end (no ground truth in it): can it pick among seeds?
                   loss_final=model.loss_curve_[-1],
                   loss_components_final={k: v[-1] for k, v in model.loss_components_.items()},

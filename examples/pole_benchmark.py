@@ -32,7 +32,8 @@ Run::
 
 Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DIR``
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
-``--hidden-sizes 256 64``, ``--epochs``, ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
+``--hidden-sizes 256 64``, ``--epochs``, ``--n-init N`` (every autoencoder row keeps the
+best of N trainings by final training loss), ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
 the protocol adapts to the grid it is given).
 """
 
@@ -99,18 +100,20 @@ def intervals(params, kind, length, step, start_stride=1):
 
 
 # -- models --------------------------------------------------------------------------------------
-def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64)):
+def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1):
     from sk_geodesic.manifolds import AEAI, VAE
 
     net = dict(latent_dim=latent_dim, hidden_sizes=tuple(hidden_sizes), activation="elu", output_activation="sigmoid")
     train = dict(epochs=epochs, batch_size=32, learning_rate=1e-3, random_state=seed)
     zero = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
+    # every autoencoder row keeps the best of n_init trainings by its final loss (1: one training)
+    ae = dict(n_init=n_init) if n_init > 1 else {}
     return {
-        "AE": AEAI(**net, **train, **zero),
-        "R+A": AEAI(**net, **train, lambda_cycle=0.0, lambda_smoothness=0.0),
-        "R+A+C": AEAI(**net, **train, lambda_smoothness=0.0),
-        "AEAI": AEAI(**net, **train),
-        "AEAI refined": AEAI(**net, **train, refine_epochs=REFINE_EPOCHS),
+        "AE": AEAI(**net, **train, **zero, **ae),
+        "R+A": AEAI(**net, **train, lambda_cycle=0.0, lambda_smoothness=0.0, **ae),
+        "R+A+C": AEAI(**net, **train, lambda_smoothness=0.0, **ae),
+        "AEAI": AEAI(**net, **train, **ae),
+        "AEAI refined": AEAI(**net, **train, refine_epochs=REFINE_EPOCHS, **ae),
         "β-VAE": VAE(**net, **train, beta=4.0, std_network="constant"),
         "VAE": VAE(**net, **train),
     }
@@ -190,6 +193,8 @@ def main(argv=None):
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 64])
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--n-init", type=int, default=1,
+                        help="autoencoder rows: keep the best of N trainings by final training loss")
     parser.add_argument("--elevations", type=float, nargs=2, default=(45, 80), metavar=("MIN", "MAX"))
     parser.add_argument("--azimuth-step", type=float, default=5.0)
     parser.add_argument("--methods", nargs="*", default=None, help="subset of methods to run")
@@ -219,7 +224,9 @@ def main(argv=None):
     print(f"pole benchmark -- {label}: {len(X)} images, {len(train)} for training, seed {args.seed}, "
           f"latent_dim {args.latent_dim}, hidden {tuple(args.hidden_sizes)}, {epochs} epochs")
 
-    specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes)
+    if args.n_init < 1:
+        raise SystemExit("--n-init must be >= 1")
+    specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes, args.n_init)
     needed = set()
     for m in methods:
         if m == "cross-dissolve":
@@ -233,7 +240,7 @@ def main(argv=None):
             print(f"  trained {name:6s} in {train_seconds[name]:6.1f} s (0 = cached)", flush=True)
 
     results = {"label": label, "seed": args.seed, "epochs": epochs, "latent_dim": args.latent_dim,
-               "hidden_sizes": list(args.hidden_sizes),
+               "hidden_sizes": list(args.hidden_sizes), "n_init": args.n_init,
                "n_images": len(X), "n_train": len(train), "lengths": lengths, "methods": {}}
     for m in methods:
         t0 = time.perf_counter()
@@ -292,7 +299,9 @@ def markdown_table(results):
             "mean std MSE @" + f"{max(Ls)}°", f"MSE elev. {{}}°"]
     hidden = tuple(results.get("hidden_sizes", (256, 64)))
     lines = [f"*{results['label']}; seed {results['seed']}, {results['epochs']} epochs, latent_dim "
-             f"{results['latent_dim']}, hidden {hidden}, {results['n_train']} training images of "
+             f"{results['latent_dim']}, hidden {hidden}"
+             + (f", n_init {results['n_init']}" if results.get("n_init", 1) > 1 else "")
+             + f", {results['n_train']} training images of "
              f"{results['n_images']}.*", ""]
     first = next(iter(results["methods"].values()))
     head[-1] = head[-1].format(first["elevation_length"] or "-")

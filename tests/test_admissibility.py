@@ -198,6 +198,15 @@ def test_pole_benchmark_quick_command(tmp_path):
     assert all(f.endswith(".png") for f in files)
 
 
+def test_pole_benchmark_n_init_reaches_every_autoencoder_row():
+    pb = _pole_benchmark()
+    rows = ["AE", "R+A", "R+A+C", "AEAI", "AEAI refined"]
+    assert all(pb.model_specs(3, 5, 0, (8,))[k].n_init == 1 for k in rows)
+    specs = pb.model_specs(3, 5, 0, (8,), n_init=3)
+    assert all(specs[k].n_init == 3 for k in rows)
+    assert specs["AEAI refined"].refine_epochs == pb.REFINE_EPOCHS
+
+
 def _pole_80_linear(model_params):
     """Fit an ``AEAI`` on the benchmark's 80 % split; linear interpolation over all 80° intervals.
 
