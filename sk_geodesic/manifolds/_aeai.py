@@ -12,8 +12,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
@@ -591,7 +591,7 @@ def _init_seeds(random_state, n_init):
     so any of them can be reproduced alone; otherwise successive draws from it.
     """
     if isinstance(random_state, Integral) and not isinstance(random_state, bool):
-        return [seed_from(int(random_state) + i) for i in range(n_init)]
+        return [seed_from((int(random_state) + i) % 2**32) for i in range(n_init)]  # RandomState takes < 2**32
     rng = check_random_state(random_state)
     return [seed_from(rng) for _ in range(n_init)]
 
