@@ -107,8 +107,7 @@ def main(argv=None):
                   loss_final=model.loss_curve_[-1],
                   loss_components_final={k: v[-1] for k, v in model.loss_components_.items()},
                   refine_loss_final=model.refine_loss_curve_[-1] if model.refine_loss_curve_ else None,
-                  init_losses=[float(v) for v in getattr(model, "init_losses_", [])],
-                  best_init=getattr(model, "best_init_", 0))
+                  init_losses=model.init_losses_.tolist(), best_init=model.best_init_)
     print(json.dumps(result))
 
 

@@ -107,7 +107,7 @@ def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1):
     train = dict(epochs=epochs, batch_size=32, learning_rate=1e-3, random_state=seed)
     zero = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
     # every autoencoder row keeps the best of n_init trainings by its final loss (1: one training)
-    ae = dict(n_init=n_init) if n_init > 1 else {}
+    ae = dict(n_init=n_init)
     return {
         "AE": AEAI(**net, **train, **zero, **ae),
         "R+A": AEAI(**net, **train, lambda_cycle=0.0, lambda_smoothness=0.0, **ae),
@@ -224,8 +224,6 @@ def main(argv=None):
     print(f"pole benchmark -- {label}: {len(X)} images, {len(train)} for training, seed {args.seed}, "
           f"latent_dim {args.latent_dim}, hidden {tuple(args.hidden_sizes)}, {epochs} epochs")
 
-    if args.n_init < 1:
-        raise SystemExit("--n-init must be >= 1")
     specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes, args.n_init)
     needed = set()
     for m in methods:
