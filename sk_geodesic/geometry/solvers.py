@@ -220,31 +220,39 @@ def _subdivide(Z, s):
     return subdivide(Z, s)
 
 
-def _node_system(J, r, s):
+def _node_system(Jin, r, s):
     """Gauss–Newton system of ½Σ‖r‖² in the interior *nodes* of sub-divided curves.
 
-    J : (b, N, D, d) Jacobians at the N = (n−1)s+1 sub-points (rows 0 and N−1, the
-    fixed endpoints, are never used). r : (b, N−1, D) sub-segment residuals.
+    Jin : (b, N−2, D, d) Jacobians at the interior sub-points of the N = (n−1)s+1
+    sub-points (the endpoints are fixed, so their Jacobians never enter: J_0 = J_{N−1}
+    = 0 below). r : (b, N−1, D) sub-segment residuals.
     Sub-point j of segment i is (1 − a_j) z_i + a_j z_{i+1}, so residual (i, j)
     depends on z_i through U = (1−a_{j+1})J_{j+1} − (1−a_j)J_j and on z_{i+1} through
     V = a_{j+1}J_{j+1} − a_jJ_j. Returns (diag (b, m, d, d), lower (b, m−1, d, d),
     grad (b, m, d)) for the m = n − 2 interior nodes; with s = 1 these are the
     classical blocks 2G_k, −J_{k+1}ᵀJ_k and J_kᵀ(r_{k−1} − r_k).
     """
-    b, N, D, d = J.shape
+    b, Nin, D, d = Jin.shape
+    N = Nin + 2
     n = (N - 1) // s + 1
-    a = _segment_weights(s, J.dtype, J.device)
-    # per-point metric and per-sub-segment cross term, both small (d × d)
-    # One batched Gram matrix per sub-segment k of K_k = [J_k, J_{k+1}, r_k] (D × (2d+1))
-    # holds every product the system needs (G_k, G_{k+1}, J_{k+1}ᵀJ_k, J_kᵀr_k,
-    # J_{k+1}ᵀr_k): one large GEMM instead of several memory-bound passes over J.
-    K = torch.cat([J[:, :-1], J[:, 1:], r.unsqueeze(-1)], dim=-1)  # (b, N-1, D, 2d+1)
-    M = K.transpose(-1, -2) @ K
-    G0 = M[..., :d, :d].reshape(b, n - 1, s, d, d)  # G_j (start of sub-segment)
-    G1 = M[..., d : 2 * d, d : 2 * d].reshape(b, n - 1, s, d, d)  # G_{j+1}
-    C = M[..., d : 2 * d, :d]  # (b, N-1, d, d): J_{k+1}ᵀ J_k
-    Jr_prev = M[..., :d, 2 * d]  # J_kᵀ r_k
-    Jr_next = M[..., d : 2 * d, 2 * d]  # J_{k+1}ᵀ r_k
+    a = _segment_weights(s, Jin.dtype, Jin.device)
+    # Every product the system needs comes from the D-long contractions below, each
+    # done once: the metric G_p = J_pᵀJ_p per sub-point (shared by the two sub-segments
+    # that meet there), the cross term J_{p+1}ᵀJ_p and J_pᵀr on both sides of p. These
+    # passes over J dominate the cost of a step (D is the decoder's output size), so
+    # J is never copied (no zero-padded J, no concatenation with r).
+    Jt = Jin.transpose(-1, -2)
+    G = Jt @ Jin  # (b, N−2, d, d)
+    Cin = Jt[:, 1:] @ Jin[:, :-1]  # (b, N−3, d, d): J_{p+1}ᵀ J_p between interior sub-points
+    Jr = Jt @ torch.stack([r[:, 1:], r[:, :-1]], -1)  # (b, N−2, d, 2): J_pᵀ r_p, J_pᵀ r_{p−1}
+    zero = G.new_zeros(b, 1, d, d)
+    zero_v = G.new_zeros(b, 1, d)
+    Gfull = torch.cat([zero, G, zero], 1)  # (b, N, d, d), zero at the fixed endpoints
+    G0 = Gfull[:, :-1].reshape(b, n - 1, s, d, d)  # G_j (start of sub-segment)
+    G1 = Gfull[:, 1:].reshape(b, n - 1, s, d, d)  # G_{j+1}
+    C = torch.cat([zero, Cin, zero], 1)  # (b, N−1, d, d)
+    Jr_prev = torch.cat([zero_v, Jr[..., 0]], 1)  # (b, N−1, d): J_kᵀ r_k
+    Jr_next = torch.cat([Jr[..., 1], zero_v], 1)  # J_{k+1}ᵀ r_k
     C = C.reshape(b, n - 1, s, d, d)
     Ct = C.transpose(-1, -2)
     a0, a1 = a[:-1], a[1:]
@@ -396,13 +404,11 @@ def solve_energy(
             r = residuals(active, Xflat.reshape(b, Nin, -1))
         jac_points += b * Nin
         Jin = Jflat.reshape(b, Nin, -1, d)
-        zeroJ = Jin.new_zeros(b, 1, Jin.shape[2], d)
-        J = torch.cat([zeroJ, Jin, zeroJ], dim=1)
         f_now = r.pow(2).sum((-1, -2))
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
-        A, L, grad = _node_system(J, r, s)
+        A, L, grad = _node_system(Jin, r, s)
         A, L, grad = A.double(), L.double(), grad.double()
         # damping scale from the Gauss–Newton part, which is positive semi-definite
         scale = A.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).mean(-2, keepdim=True)  # (b,1,1)
