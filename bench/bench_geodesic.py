@@ -19,8 +19,8 @@ Honest by construction:
 * the headline row is ``Geodesic()`` with default parameters; other settings are
   labelled (``second_order=False``: Gauss–Newton steps only, the solver before Newton
   steps were added; ``multi_start=False``: one graph start per pair, the default before
-  round 6; ``n_points=17``: a 17-node polyline instead of 65, the cheap setting for
-  distances).
+  round 6; ``resolution_tol=None``: every pair solved at every level up to 65 nodes,
+  the default before round 13).
 
 Usage::
 
@@ -100,7 +100,7 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
             "Geodesic(init='linear')": Geodesic(manifold=man, init="linear").fit(X[::5]),
             "Geodesic(second_order=False)": Geodesic(manifold=man, second_order=False).fit(X[::5]),
             "Geodesic(multi_start=False)": Geodesic(manifold=man, multi_start=False).fit(X[::5]),
-            "Geodesic(n_points=17)": Geodesic(manifold=man, n_points=17).fit(X[::5]),
+            "Geodesic(resolution_tol=None)": Geodesic(manifold=man, resolution_tol=None).fit(X[::5]),
         }
         with warnings.catch_warnings():  # warm-up (lazy imports, first-call overheads), not timed
             warnings.simplefilter("ignore")

@@ -42,6 +42,15 @@ class SolverResult:
         Points at which a Jacobian was evaluated (a cost measure).
     n_forward_points : int
         Points at which φ alone was evaluated (a cost measure).
+    initial_objective : Tensor (B,) or None
+        The objective of the initial curves.
+    n_solved : Tensor (B,) of int or None
+        Nodes of the polyline whose energy was last minimised for each curve
+        (:func:`solve_energy_multilevel` with ``resolution_tol``: fewer than ``Z`` has
+        where a coarser level was already resolved and ``Z`` is its cubic refinement).
+    seen_length : Tensor (B,) or None
+        Length of that polyline at the solver's own sample points (the chords of its
+        sub-divided segments): what the minimised energy saw of the curve.
     """
 
     Z: torch.Tensor
@@ -50,6 +59,9 @@ class SolverResult:
     n_iter: torch.Tensor
     n_jacobian_points: int = 0
     n_forward_points: int = 0
+    initial_objective: torch.Tensor | None = None
+    n_solved: torch.Tensor | None = None
+    seen_length: torch.Tensor | None = None
 
 
 def _robust_cholesky(H):
@@ -346,7 +358,8 @@ def solve_energy(
     if n <= 2:
         X = embed_curve(embed, _subdivide(Z, s))
         objective = (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2))
-        return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * X.shape[1])
+        return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * X.shape[1],
+                            initial_objective=objective)
 
     w_pen = torch.as_tensor(penalty_weight, dtype=dt, device=dev).expand(B)
     use_penalty = point_penalty is not None and bool((w_pen > 0).any())
@@ -426,6 +439,8 @@ def solve_energy(
             grad = grad + 0.5 * w_pen[active].double()[:, None, None] * gh.double()
         jitter = 1e-8 * scale.clamp_min(1e-300)
         objective[active] = f_now
+        if it == 0:
+            initial_objective = f_now.clone()
         gnorm = grad.flatten(1).norm(dim=-1)
         e_now = _stopping_scale(f_now, e_now)
         # Offset-invariant: a zero-energy curve is done only without a penalty, and the
@@ -495,42 +510,85 @@ def solve_energy(
         active = active[~finished]
         if callback is not None:
             callback(it, int(active.numel()))
-    return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points)
+    if max_iter < 1:
+        initial_objective = objective_of(torch.arange(B, device=dev), Z)[0]
+    return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points, initial_objective=initial_objective)
 
 
 def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, newton_after=None,
-                            **kwargs):
+                            resolution_tol=None, **kwargs):
     """Coarse-to-fine :func:`solve_energy`: solve on a coarse curve, refine, repeat.
 
     The curve is first resampled to about ``min_points`` points, solved to a loose
     tolerance, then its resolution is doubled until it reaches ``Z.shape[1]``, where
-    the final solve runs to ``tol``. Coarse levels are cheap and remove most of the
-    error, so the expensive fine level starts close to its optimum. Every level
-    minimises the energy of its piecewise-linear curve at ``subdivisions`` sub-segments
-    per segment (see :func:`solve_energy`); ``newton_after`` applies to the final level
-    only (the coarse levels stop at a loose tolerance, where Gauss–Newton suffices).
-    """
-    from .curves import resample
+    the final solve runs to ``tol``. Each level starts from the cubic refinement
+    (:func:`~sk_geodesic.geometry.curves.refine_cubic`) of the previous level's
+    solution, which lies on the smooth curve those nodes sample instead of on its
+    chords. Coarse levels are cheap and remove most of the error, so the expensive fine
+    level starts close to its optimum. Every level minimises the energy of its
+    piecewise-linear curve at ``subdivisions`` sub-segments per segment (see
+    :func:`solve_energy`); ``newton_after`` applies to the final level only (the coarse
+    levels stop at a loose tolerance, where Gauss–Newton suffices).
 
-    n = Z.shape[1]
+    ``resolution_tol`` (None: off) stops a curve early once its resolution suffices:
+    when a level after the first lowers the objective of its start (the cubic
+    refinement of the coarser solution) by at most ``resolution_tol`` relative, the
+    coarser solution already resolved the curve, finer levels would move it by less
+    still, and the curve returned is this level's solution cubically refined to
+    ``Z.shape[1]`` nodes. Where φ has walls that coarse curves cannot follow (a steep
+    decoder variance) every level moves the curve and all levels are solved as before.
+    """
+    from .curves import curve_length, refine_cubic, resample
+
+    B, n, d = Z.shape
     sizes = [n]
     while (sizes[-1] - 1) // 2 + 1 >= min_points:
         sizes.append((sizes[-1] - 1) // 2 + 1)
     sizes = sizes[::-1]
+    s = int(subdivisions)
     jac = fwd = 0
-    total_iter = torch.zeros(Z.shape[0], dtype=torch.long, device=Z.device)
+    dev = Z.device
+    total_iter = torch.zeros(B, dtype=torch.long, device=dev)
+    out_Z = Z.detach().clone()
+    out_obj = torch.zeros(B, dtype=Z.dtype, device=dev)
+    out_conv = torch.zeros(B, dtype=torch.bool, device=dev)
+    n_solved = torch.full((B,), n, dtype=torch.long, device=dev)
+    seen = torch.zeros(B, dtype=Z.dtype, device=dev)
+    first_obj = None
+    idx = torch.arange(B, device=dev)  # curves still being refined
     cur = resample(Z, sizes[0])
     for level, m in enumerate(sizes):
         if level > 0:
-            cur = resample(cur, m)
+            cur = refine_cubic(cur, m)
         last = level == len(sizes) - 1
         res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3),
-                           subdivisions=subdivisions, newton_after=newton_after if last else None, **kwargs)
+                           subdivisions=s, newton_after=newton_after if last else None, **kwargs)
         cur = res.Z
         jac += res.n_jacobian_points
         fwd += res.n_forward_points
-        total_iter += res.n_iter
-    return SolverResult(cur, res.objective, res.converged, total_iter, jac, fwd)
+        total_iter[idx] += res.n_iter
+        if level == 0:
+            first_obj = res.initial_objective.clone()
+        if last:
+            out_Z[idx], out_obj[idx], out_conv[idx] = cur, res.objective, res.converged
+            if resolution_tol is not None:
+                seen[idx] = curve_length(embed, cur, s)
+                fwd += cur.shape[0] * ((m - 1) * s + 1)
+            break
+        if resolution_tol is not None and level > 0:
+            gain = (res.initial_objective - res.objective) / res.objective.abs().clamp_min(torch.finfo(Z.dtype).tiny)
+            ok = res.converged & (gain <= float(resolution_tol))
+            if bool(ok.any()):
+                done = idx[ok]
+                out_Z[done] = refine_cubic(cur[ok], n)
+                out_obj[done], out_conv[done], n_solved[done] = res.objective[ok], True, m
+                seen[done] = curve_length(embed, cur[ok], s)
+                fwd += int(ok.sum()) * ((m - 1) * s + 1)
+                idx, cur = idx[~ok], cur[~ok]
+                if idx.numel() == 0:
+                    break
+    return SolverResult(out_Z, out_obj, out_conv, total_iter, jac, fwd, initial_objective=first_obj,
+                        n_solved=n_solved, seen_length=None if resolution_tol is None else seen)
 
 
 #: A solved curve whose dense length exceeds the length seen by the solver's own
@@ -546,6 +604,10 @@ TUNNEL_TOLERANCE = 1e-2
 #: that converge within 2 iterations (all of them there under the mean metric) never
 #: pay for the curvature pass.
 NEWTON_AFTER = 2
+
+#: Default ``resolution_tol`` of :class:`~sk_geodesic.interpolation.Geodesic` (see
+#: :func:`solve_energy_multilevel`).
+RESOLUTION_TOL = 3e-4
 
 #: The most sub-divisions the tunnelling guard of :func:`solve_geodesic` goes to.
 MAX_SOLVER_SUBDIVISIONS = 8
@@ -603,6 +665,7 @@ def solve_geodesic(
     length_subdivisions=None,
     fallback=True,
     newton_after=NEWTON_AFTER,
+    resolution_tol=None,
 ):
     """Faithful geodesics: minimise the sub-divided energy, report dense lengths.
 
@@ -631,12 +694,17 @@ def solve_geodesic(
     def solve(Zinit, s):
         if coarse_to_fine:
             return solve_energy_multilevel(embed, Zinit, max_iter=max_iter, tol=tol, min_points=min_points,
-                                           subdivisions=s, newton_after=newton_after)
+                                           subdivisions=s, newton_after=newton_after, resolution_tol=resolution_tol)
         return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after)
+
+    def seen_length(r, Zc, s):
+        """What the minimised energy saw of each curve: its chords at the solver's sample points."""
+        return r.seen_length if r.seen_length is not None else curve_length(embed, Zc, s)
 
     s = int(subdivisions)
     res = solve(Z, s)
     Zs, converged, n_iter = res.Z.clone(), res.converged.clone(), res.n_iter.clone()
+    seen = seen_length(res, Zs, s).clone()
     L, E = curve_length_energy(embed, Zs, ls)
     # Tunnelling guard: the minimised energy samples each segment at s points; where the
     # dense length of the result exceeds what those samples see, the solver has stepped
@@ -646,14 +714,14 @@ def solve_geodesic(
     # since finer samples of the same polyline see at least as much (triangle inequality).
     check = torch.arange(Zs.shape[0], device=Zs.device)
     while Zs.shape[1] > 2 and check.numel():
-        seen = curve_length(embed, Zs[check], s)
-        check = check[L[check] > (1.0 + TUNNEL_TOLERANCE) * seen]
+        check = check[L[check] > (1.0 + TUNNEL_TOLERANCE) * seen[check]]
         if not check.numel() or s >= MAX_SOLVER_SUBDIVISIONS:
             break
         s *= 2
         r2 = solve(Z[check], s)
         L2, E2 = curve_length_energy(embed, r2.Z, ls)
         Zs[check], L[check], E[check] = r2.Z, L2, E2
+        seen[check] = seen_length(r2, r2.Z, s)
         converged[check] = r2.converged
         n_iter[check] += r2.n_iter
     if fallback and Zs.shape[1] > 2:

@@ -158,7 +158,52 @@ def _newton_step_always_trusted(mp):
 NEWTON = "tests/test_solver_newton.py::"
 FAITHFUL = "tests/test_solver_faithful.py::"
 
+
+def _linear_level_refinement(mp):
+    import sk_geodesic.geometry.curves as curves
+
+    # levels (and early-accepted curves) refined by cutting chords, not along the cubic
+    mp.setattr(curves, "refine_cubic", curves.resample)
+
+
+def _resolution_tol_fixed(value):
+    def apply(mp):
+        import sk_geodesic.geometry.solvers as solvers
+
+        # the resolution test ignores the gain of the level: never (None) or always (inf) stop early
+        original = solvers.solve_energy_multilevel
+
+        def fixed(*a, **k):
+            if k.get("resolution_tol") is not None:
+                k["resolution_tol"] = value
+            return original(*a, **k)
+
+        mp.setattr(solvers, "solve_energy_multilevel", fixed)
+
+    return apply
+
+RESOLUTION = "tests/test_solver_resolution.py::"
+
 BREAKS = [
+    Break(
+        name="linear_level_refinement",
+        description="coarse solutions refined to the next level (and to the returned curve) linearly, not cubically",
+        apply=_linear_level_refinement,
+        tests=[RESOLUTION + "test_refine_cubic_is_fourth_order_and_keeps_the_nodes",
+               RESOLUTION + "test_resolved_sphere_geodesics_stop_at_seventeen_nodes_and_keep_their_accuracy"],
+    ),
+    Break(
+        name="resolution_never_accepts",
+        description="every curve is solved at every level, however little a level moves it",
+        apply=_resolution_tol_fixed(None),
+        tests=[RESOLUTION + "test_resolved_sphere_geodesics_stop_at_seventeen_nodes_and_keep_their_accuracy"],
+    ),
+    Break(
+        name="resolution_always_accepts",
+        description="every curve stops at the first level after the coarsest, resolved or not",
+        apply=_resolution_tol_fixed(float("inf")),
+        tests=[RESOLUTION + "test_curves_that_coarse_levels_cannot_follow_are_solved_at_full_resolution"],
+    ),
     Break(
         name="newton_curvature_dropped",
         description="Newton steps without the curvature term of the Hessian (plain Gauss-Newton)",
