@@ -90,3 +90,20 @@ def test_curves_that_coarse_levels_cannot_follow_are_solved_at_full_resolution(b
 def test_resolution_tol_none_solves_every_level(bump_lines):
     res = solve_energy_multilevel(_bump, bump_lines, tol=1e-4, subdivisions=1)
     assert res.n_solved.tolist() == [65] * 6 and res.seen_length is None
+
+
+def test_path_says_where_a_coarse_level_resolved_the_curve():
+    from sk_geodesic.interpolation import Geodesic
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    m = PretrainedManifold(sphere_map, latent_dim=2, dtype="float64").fit()
+    Z0, Z1 = (Z.numpy() for Z in _sphere_pairs())
+    X = m.inverse_transform(Z0)
+    fast = Geodesic(manifold=m).fit(X).path(Z0, Z1, latent=True)
+    full = Geodesic(manifold=m, resolution_tol=None).fit(X).path(Z0, Z1, latent=True)
+    assert fast.n_solved.tolist() == [17] * 8 and full.n_solved.tolist() == [65] * 8
+    assert fast.latent.shape == full.latent.shape == (8, 65, 2)
+    assert fast[2:4].n_solved.tolist() == [17, 17]
+    gc = great_circle(Z0, Z1)
+    np.testing.assert_allclose(fast.length, gc, rtol=1e-5)
+    np.testing.assert_allclose(full.length, gc, rtol=1e-5)

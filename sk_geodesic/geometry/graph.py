@@ -204,13 +204,14 @@ def graph_curves(A, nodes, sources, targets, n_points):
         seq = [t]
         while seq[-1] != s:
             seq.append(pred[row, seq[-1]])
-        poly = nodes[seq[::-1]]
+        seq = seq[::-1]
+        poly = nodes[seq]
         if len(poly) == 1:
             curves[b] = np.repeat(poly, n_points, axis=0)
             continue
-        # resample the polyline evenly in graph (φ) arc length
-        seg = np.array([A[a, c] for a, c in zip(seq[::-1][:-1], seq[::-1][1:])], dtype=np.float64)
-        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        # resample the polyline evenly in graph (φ) arc length; along a shortest path the
+        # arc length to each node is its Dijkstra distance from the source
+        cum = dist[row, seq] - dist[row, s]
         cum /= max(cum[-1], 1e-300)
         tt = np.linspace(0.0, 1.0, n_points)
         curves[b] = np.stack([np.interp(tt, cum, poly[:, j]) for j in range(d)], axis=1)

@@ -641,6 +641,9 @@ class GeodesicResult:
         solved curve's length.
     start : Tensor (B,) of int or None
         Index of the initial curve kept per pair (:func:`solve_geodesic_multistart`).
+    n_solved : Tensor (B,) of int or None
+        Nodes of the polyline whose energy was last minimised (see
+        :func:`solve_energy_multilevel`'s ``resolution_tol``).
     """
 
     Z: torch.Tensor
@@ -651,6 +654,7 @@ class GeodesicResult:
     fallback: torch.Tensor
     line_length: torch.Tensor
     start: torch.Tensor | None = None
+    n_solved: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -704,6 +708,7 @@ def solve_geodesic(
     s = int(subdivisions)
     res = solve(Z, s)
     Zs, converged, n_iter = res.Z.clone(), res.converged.clone(), res.n_iter.clone()
+    n_solved = _nodes_solved(res)
     seen = seen_length(res, Zs, s).clone()
     L, E = curve_length_energy(embed, Zs, ls)
     # Tunnelling guard: the minimised energy samples each segment at s points; where the
@@ -724,12 +729,20 @@ def solve_geodesic(
         seen[check] = seen_length(r2, r2.Z, s)
         converged[check] = r2.converged
         n_iter[check] += r2.n_iter
+        n_solved[check] = _nodes_solved(r2)
     if fallback and Zs.shape[1] > 2:
         Zs, L, E, fb, L_line = _fall_back_to_line(embed, Zs, L, E, ls)
     else:
         fb = torch.zeros(Zs.shape[0], dtype=torch.bool, device=Zs.device)
         L_line = torch.full_like(L, float("nan"))
-    return GeodesicResult(Zs, L, E, converged, n_iter, fb, L_line)
+    return GeodesicResult(Zs, L, E, converged, n_iter, fb, L_line, n_solved=n_solved)
+
+
+def _nodes_solved(res):
+    """Per curve, the nodes of the polyline whose energy ``res`` minimised: (B,)."""
+    if res.n_solved is not None:
+        return res.n_solved.clone()
+    return torch.full((res.Z.shape[0],), res.Z.shape[1], dtype=torch.long, device=res.Z.device)
 
 
 def _fall_back_to_line(embed, Z, L, E, length_subdivisions):

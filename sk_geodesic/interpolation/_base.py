@@ -50,9 +50,10 @@ class Path:
     length : ndarray (n_pairs,)
         Length of the returned piecewise-linear latent curve under the manifold's
         embedding map, measured densely by
-        :func:`~sk_geodesic.geometry.curve_length_energy` (every latent segment at 8
-        sub-segments, Richardson-extrapolated), so a steep ridge of φ between two
-        nodes is counted, not skipped.
+        :func:`~sk_geodesic.geometry.curve_length_energy` (every latent segment at 2
+        sub-segments, Richardson-extrapolated, and measured again finer where φ is too
+        steep for that), so a steep ridge of φ between two nodes is counted, not
+        skipped.
     energy : ndarray (n_pairs,)
         Energy (N − 1) Σ‖Δφ‖² over the same N − 1 sub-segments (L² ≤ energy).
     converged : ndarray (n_pairs,) of bool
@@ -61,6 +62,10 @@ class Path:
         True where the optimised curve came out densely longer than the straight
         latent segment, so the straight segment was returned instead
         (:class:`~sk_geodesic.interpolation.Geodesic` only; False elsewhere).
+    n_solved : ndarray (n_pairs,) of int
+        Nodes of the polyline whose energy was minimised: fewer than ``n_points`` where
+        a coarser level already resolved the curve and the returned one is its cubic
+        refinement (``Geodesic(resolution_tol=...)``); ``n_points`` elsewhere.
     """
 
     latent: np.ndarray
@@ -71,10 +76,13 @@ class Path:
     converged: np.ndarray
     n_iter: np.ndarray
     fallback: np.ndarray = None
+    n_solved: np.ndarray = None
 
     def __post_init__(self):
         if self.fallback is None:
             self.fallback = np.zeros(len(self.length), dtype=bool)
+        if self.n_solved is None:
+            self.n_solved = np.full(len(self.length), self.latent.shape[1], dtype=int)
 
     def __len__(self):
         return self.latent.shape[0]
@@ -83,7 +91,7 @@ class Path:
         sl = slice(i, i + 1) if isinstance(i, (int, np.integer)) else i
         return Path(
             self.latent[sl], self.decoded[sl], self.t, self.length[sl], self.energy[sl], self.converged[sl],
-            self.n_iter[sl], self.fallback[sl],
+            self.n_iter[sl], self.fallback[sl], self.n_solved[sl],
         )
 
 
@@ -453,7 +461,7 @@ class Interpolator(BaseEstimator):
             decoded = to_numpy(embed_curve(decode, Zt))
         self._check_finite_lengths(extra["length"], Z0, Z1)
         return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), extra["length"], extra["energy"], conv, n_iter,
-                    extra["fallback"])
+                    extra["fallback"], extra["n_solved"])
 
     @honour_threads
     def length(self, X0, X1, latent=False):
@@ -598,12 +606,13 @@ class Interpolator(BaseEstimator):
             empty = np.zeros((0, self.n_points, self.latent_dim_)) if keep_curves else np.zeros(0)
             out = (empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=int))
             if return_extra:
-                out += (dict(length=np.zeros(0), energy=np.zeros(0), fallback=np.zeros(0, dtype=bool)),)
+                out += (dict(length=np.zeros(0), energy=np.zeros(0), fallback=np.zeros(0, dtype=bool),
+                             n_solved=np.zeros(0, dtype=int)),)
             return out
         out = np.concatenate([r[0] for r in results])
         conv = np.concatenate([r[1] for r in results])
         n_iter = np.concatenate([r[2] for r in results])
-        extra = {k: np.concatenate([r[3][k] for r in results]) for k in ("length", "energy", "fallback")}
+        extra = {k: np.concatenate([r[3][k] for r in results]) for k in ("length", "energy", "fallback", "n_solved")}
         if not conv.all():
             warnings.warn(
                 f"{type(self).__name__}: {int((~conv).sum())} of {n} pairs did not converge within "
@@ -682,5 +691,7 @@ def _solve_batch(interp, Z0, Z1, keep_curves, extra=False):
     first = to_numpy(Z) if keep_curves else L
     res = (first, to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int))
     if extra:
-        res += (dict(length=L, energy=to_numpy(E).astype(np.float64), fallback=fallback),)
+        n_solved = info.get("n_solved")
+        n_solved = np.full(len(Z0), Z.shape[1], dtype=int) if n_solved is None else to_numpy(n_solved).astype(int)
+        res += (dict(length=L, energy=to_numpy(E).astype(np.float64), fallback=fallback, n_solved=n_solved),)
     return res
