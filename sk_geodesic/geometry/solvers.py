@@ -685,7 +685,13 @@ def solve_geodesic(
        (also measured densely, with the same number of points) is replaced by it.
 
     ``newton_after`` (default :data:`NEWTON_AFTER`; ``None``: Gauss–Newton only) is
-    passed to the finest level of every solve (see :func:`solve_energy`).
+    passed to the finest level of every solve (see :func:`solve_energy`). ``resolution_tol``
+    (default ``None``; :class:`~sk_geodesic.interpolation.Geodesic` passes
+    :data:`RESOLUTION_TOL`) lets a pair stop at the first level after the coarsest
+    that no longer moves it (see :func:`solve_energy_multilevel`); the tunnelling guard
+    then compares the dense length of the returned (refined) curve with what that
+    level's solve saw, and ``GeodesicResult.n_solved`` says at how many nodes each pair
+    was solved.
 
     Returns
     -------
