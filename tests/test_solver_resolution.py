@@ -107,3 +107,21 @@ def test_path_says_where_a_coarse_level_resolved_the_curve():
     gc = great_circle(Z0, Z1)
     np.testing.assert_allclose(fast.length, gc, rtol=1e-5)
     np.testing.assert_allclose(full.length, gc, rtol=1e-5)
+
+
+def test_geodesic_pickled_before_resolution_tol_solves_every_level():
+    import pickle
+
+    from sk_geodesic.interpolation import Geodesic
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    m = PretrainedManifold(sphere_map, latent_dim=2, dtype="float64").fit()
+    Z0, Z1 = (Z.numpy()[:2] for Z in _sphere_pairs())
+    geo = Geodesic(manifold=m).fit(m.inverse_transform(Z0))
+    state = geo.__getstate__()
+    del state["resolution_tol"]  # what an older version pickled
+    old = Geodesic.__new__(Geodesic)
+    old.__setstate__(state)
+    assert old.resolution_tol is None
+    assert old.path(Z0, Z1, latent=True).n_solved.tolist() == [65, 65]
+    assert pickle.loads(pickle.dumps(geo)).resolution_tol == geo.resolution_tol

@@ -186,6 +186,11 @@ class Geodesic(Interpolator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __setstate__(self, state):
+        # pickled before resolution_tol existed: every level solved, as it was then
+        state.setdefault("resolution_tol", None)
+        super().__setstate__(state)
+
     @honour_threads
     def fit(self, X, y=None):
         super().fit(X, y)
