@@ -61,11 +61,14 @@ def test_multistart_keeps_the_shorter_basin(order):
 
 
 def test_one_start_is_solve_geodesic():
+    # the refinement runs at twice the comparison's sub-division unless told otherwise
     above, _ = _pairs()
     res = solve_geodesic_multistart(_bump, above[None], subdivisions=2)
-    ref = solve_geodesic(_bump, above, subdivisions=2)
+    ref = solve_geodesic(_bump, above, subdivisions=4)
     torch.testing.assert_close(res.Z, ref.Z)
     assert res.start.tolist() == [0, 0, 0]
+    same = solve_geodesic_multistart(_bump, above[None], subdivisions=2, refine_subdivisions=2)
+    torch.testing.assert_close(same.Z, solve_geodesic(_bump, above, subdivisions=2).Z)
 
 
 def test_pairs_with_identical_starts_are_solved_once():
@@ -76,7 +79,7 @@ def test_pairs_with_identical_starts_are_solved_once():
     first[0] = above[0]
     starts = torch.stack([first, above])
     res = solve_geodesic_multistart(_bump, starts, subdivisions=2)
-    solo = solve_geodesic(_bump, above[:1], subdivisions=2)
+    solo = solve_geodesic(_bump, above[:1], subdivisions=4)
     torch.testing.assert_close(res.Z[:1], solo.Z)
     torch.testing.assert_close(res.length[:1], solo.length)
     assert res.start.tolist() == [0, 1, 1]

@@ -780,7 +780,7 @@ def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
 
 @torch.no_grad()
 def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POINTS, tol=1e-4, subdivisions=2,
-                              min_points=9, **kwargs):
+                              min_points=9, refine_subdivisions=None, **kwargs):
     """:func:`solve_geodesic` from the best of several initial curves per pair.
 
     Where φ has walls (a steep decoder variance), the energy has several basins and the
@@ -791,6 +791,14 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     guard and the straight-line fallback included). Pairs whose starts coincide are
     solved once, by :func:`solve_geodesic` from the start.
 
+    The refinement minimises the energy at ``refine_subdivisions`` sub-segments per
+    segment (default: twice ``subdivisions``). Several starts are used where φ has walls,
+    and there a solve at ``subdivisions`` mostly ends with nodes on either side of a
+    wall, which the tunnelling guard of :func:`solve_geodesic` then solves again at
+    twice the sub-division: measured on the bench's 8-D MNIST decoder under the
+    expected metric (16 pairs), 12 of 16 pairs were solved twice. Starting at twice the
+    sub-division skips the first, wasted solve.
+
     Parameters
     ----------
     embed : callable
@@ -799,7 +807,10 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     select_points : int
         Nodes at which the starts are compared.
     tol, subdivisions, min_points, **kwargs
-        As in :func:`solve_geodesic`.
+        As in :func:`solve_geodesic`; ``subdivisions`` applies to the comparison of the
+        starts.
+    refine_subdivisions : int or None
+        Sub-segments per segment of the refinement (None: ``2 * subdivisions``).
 
     Returns
     -------
@@ -809,8 +820,11 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     from .curves import curve_length_energy, resample
 
     S, B, n, d = starts.shape
+    rs = 2 * int(subdivisions) if refine_subdivisions is None else int(refine_subdivisions)
+    kwargs["refine_subdivisions"] = rs
     if S == 1 or n <= select_points:
-        res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=subdivisions, min_points=min_points, **kwargs)
+        kwargs.pop("refine_subdivisions")
+        res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=rs, min_points=min_points, **kwargs)
         res.start = torch.zeros(B, dtype=torch.long, device=starts.device)
         return res
     # pairs whose starts all coincide (e.g. every graph gave the straight segment) are
@@ -841,7 +855,7 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
         lengths.append(curve_length_energy(embed, r.Z, refine=False)[0])
     best = torch.stack(lengths).argmin(0)
     chosen = torch.stack(coarse)[best, torch.arange(B, device=starts.device)]
-    res = solve_geodesic(embed, resample(chosen, n), tol=tol, subdivisions=subdivisions, min_points=select_points,
-                         **kwargs)
+    kwargs.pop("refine_subdivisions")
+    res = solve_geodesic(embed, resample(chosen, n), tol=tol, subdivisions=rs, min_points=select_points, **kwargs)
     res.start = best
     return res

@@ -81,7 +81,8 @@ class Geodesic(Interpolator):
         With a graph start (``init="auto"`` or ``"graph"``), also start every pair from
         the shortest path of a kNN graph with 3 × ``n_neighbors`` neighbours over the
         same codes; both starts are solved to 17 nodes and the one densely shorter
-        there is refined. Where the decoder variance is steep, the energy has several
+        there is refined, at twice ``subdivisions`` (where starts are compared, φ has
+        walls, and a solve at ``subdivisions`` mostly tunnels and is solved again). Where the decoder variance is steep, the energy has several
         basins and the two graphs lead into different ones: on the benchmark's MNIST
         decoders under the expected metric (64 pairs) the mean excess over the
         reference length fell from 0.97 % to 0.20 % (2-D) and from 0.70 % to 0.41 %

@@ -182,9 +182,30 @@ def _resolution_tol_fixed(value):
 
     return apply
 
+
+def _refine_at_comparison_subdivision(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # the refinement of solve_geodesic_multistart runs at the comparison's sub-division
+    original = solvers.solve_geodesic_multistart
+
+    def same_s(embed, starts, *a, **k):
+        k["refine_subdivisions"] = k.get("subdivisions", a[2] if len(a) > 2 else 2)
+        return original(embed, starts, *a, **k)
+
+    mp.setattr(solvers, "solve_geodesic_multistart", same_s)
+
 RESOLUTION = "tests/test_solver_resolution.py::"
 
 BREAKS = [
+    Break(
+        name="multistart_refine_at_comparison_subdivision",
+        description="solve_geodesic_multistart refines at the comparison's sub-division (the tunnelling guard "
+                    "then solves most pairs twice)",
+        apply=_refine_at_comparison_subdivision,
+        tests=["tests/test_solver_multistart.py::test_one_start_is_solve_geodesic",
+               "tests/test_solver_multistart.py::test_pairs_with_identical_starts_are_solved_once"],
+    ),
     Break(
         name="linear_level_refinement",
         description="coarse solutions refined to the next level (and to the returned curve) linearly, not cubically",
