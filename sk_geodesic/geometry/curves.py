@@ -26,9 +26,9 @@ def embed_curve(embed, Z):
 #: at this resolution and Richardson-extrapolated with the half resolution (the chord
 #: sum's error is O(h²)); segments where that is not enough are refined (see
 #: :func:`curve_length_energy`). Measured by ``bench/bench_geodesic.py`` against a
-#: float64 evaluation at ≥ 512 sub-segments: 2 sub-segments agree to 3e-7 on smooth
-#: MNIST decoders (mean and expected metric) and 1.2e-4 on ReLU ones, as 4 did (4e-7,
-#: 9e-5) at twice the decoder passes.
+#: float64 evaluation at ≥ 512 sub-segments: 2 sub-segments agree to ≤ 3.1e-6 on smooth
+#: MNIST decoders (mean and expected metric; 4 did to ≤ 2.2e-6 at twice the decoder
+#: passes) and to ~1e-4 on ReLU ones (first-order kinks; 4: ≤ 9.8e-5).
 LENGTH_SUBDIVISIONS = 2
 
 #: Curves with few nodes are measured at more sub-segments per latent segment, so that

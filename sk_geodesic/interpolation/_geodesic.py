@@ -32,8 +32,8 @@ class Geodesic(Interpolator):
     those of the returned curve measured densely: 2 sub-segments per latent segment,
     Richardson-extrapolated with the node chords, and segments where φ is too steep for
     that (a wall of decoder variance, a kink of a ReLU decoder) measured again 4×, 16×,
-    … finer (on the benchmark's decoders within 3e-7 of a float64 evaluation at ≥ 512
-    sub-segments for smooth φ, 1.2e-4 for ReLU decoders).
+    … finer (on the benchmark's decoders within 3.1e-6 of a float64 evaluation at ≥ 512
+    sub-segments for smooth φ, about 1e-4 for ReLU decoders).
     A curve that comes out densely longer than the straight latent segment is replaced
     by the straight segment (``Path.fallback`` says where), so no returned curve is
     longer than the straight line.
