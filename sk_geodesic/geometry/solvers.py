@@ -522,7 +522,7 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
     The curve is first resampled to about ``min_points`` points, solved to a loose
     tolerance, then its resolution is doubled until it reaches ``Z.shape[1]``, where
     the final solve runs to ``tol``. Each level starts from the cubic refinement
-    (:func:`~sk_geodesic.geometry.curves.refine_cubic`) of the previous level's
+    (:func:`~sk_geodesic.geometry.refine_cubic`) of the previous level's
     solution, which lies on the smooth curve those nodes sample instead of on its
     chords. Coarse levels are cheap and remove most of the error, so the expensive fine
     level starts close to its optimum. Every level minimises the energy of its

@@ -82,7 +82,8 @@ class Geodesic(Interpolator):
         the shortest path of a kNN graph with 3 × ``n_neighbors`` neighbours over the
         same codes; both starts are solved to 17 nodes and the one densely shorter
         there is refined, at twice ``subdivisions`` (where starts are compared, φ has
-        walls, and a solve at ``subdivisions`` mostly tunnels and is solved again). Where the decoder variance is steep, the energy has several
+        walls, and a solve at ``subdivisions`` mostly tunnels and is solved again).
+        Where the decoder variance is steep, the energy has several
         basins and the two graphs lead into different ones: on the benchmark's MNIST
         decoders under the expected metric (64 pairs) the mean excess over the
         reference length fell from 0.97 % to 0.20 % (2-D) and from 0.70 % to 0.41 %
@@ -99,7 +100,7 @@ class Geodesic(Interpolator):
         when a level after the coarsest (9 nodes) lowers the energy of its start -- the
         cubic refinement of the coarser solution -- by at most this fraction, that
         solution already resolved the geodesic, and the curve returned is this level's
-        solution cubically refined (:func:`~sk_geodesic.geometry.curves.refine_cubic`)
+        solution cubically refined (:func:`~sk_geodesic.geometry.refine_cubic`)
         to ``n_points`` nodes. Its length is still measured densely, as every reported
         length. The cubic refinement of a resolved curve puts the new nodes on the
         smooth geodesic to O(h⁴), where solving at the finer level would move them by
