@@ -821,9 +821,7 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
 
     S, B, n, d = starts.shape
     rs = 2 * int(subdivisions) if refine_subdivisions is None else int(refine_subdivisions)
-    kwargs["refine_subdivisions"] = rs
     if S == 1 or n <= select_points:
-        kwargs.pop("refine_subdivisions")
         res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=rs, min_points=min_points, **kwargs)
         res.start = torch.zeros(B, dtype=torch.long, device=starts.device)
         return res
@@ -831,12 +829,12 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     # solved once, as by solve_geodesic
     same = (starts == starts[:1]).flatten(2).all(-1).all(0)
     if bool(same.all()):
-        return solve_geodesic_multistart(embed, starts[:1], select_points, tol, subdivisions, min_points, **kwargs)
+        return solve_geodesic_multistart(embed, starts[:1], select_points, tol, subdivisions, min_points, rs, **kwargs)
     if bool(same.any()):
         parts = [(same, solve_geodesic_multistart(embed, starts[:1, same], select_points, tol, subdivisions,
-                                                  min_points, **kwargs)),
+                                                  min_points, rs, **kwargs)),
                  (~same, solve_geodesic_multistart(embed, starts[:, ~same], select_points, tol, subdivisions,
-                                                   min_points, **kwargs))]
+                                                   min_points, rs, **kwargs))]
         merged = {}
         for name in (f.name for f in fields(GeodesicResult)):
             first = getattr(parts[0][1], name)
@@ -855,7 +853,6 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
         lengths.append(curve_length_energy(embed, r.Z, refine=False)[0])
     best = torch.stack(lengths).argmin(0)
     chosen = torch.stack(coarse)[best, torch.arange(B, device=starts.device)]
-    kwargs.pop("refine_subdivisions")
     res = solve_geodesic(embed, resample(chosen, n), tol=tol, subdivisions=rs, min_points=select_points, **kwargs)
     res.start = best
     return res
