@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from sk_geodesic.geometry import linear_curve, resample
+from sk_geodesic.geometry import curve_length, linear_curve, resample
 from sk_geodesic.geometry.curves import refine_cubic
-from sk_geodesic.geometry.solvers import RESOLUTION_TOL, solve_energy_multilevel, solve_geodesic
+from sk_geodesic.geometry.solvers import RESOLUTION_TOL, solve_energy, solve_energy_multilevel, solve_geodesic
 
 from .conftest import great_circle, sphere_map
 
@@ -89,7 +89,22 @@ def test_curves_that_coarse_levels_cannot_follow_are_solved_at_full_resolution(b
 
 def test_resolution_tol_none_solves_every_level(bump_lines):
     res = solve_energy_multilevel(_bump, bump_lines, tol=1e-4, subdivisions=1)
-    assert res.n_solved.tolist() == [65] * 6 and res.seen_length is None
+    assert res.n_solved.tolist() == [65] * 6
+
+
+@pytest.mark.parametrize("subdivisions, newton_after", [(1, None), (2, None), (2, 1)])
+def test_seen_length_is_the_chord_length_of_the_returned_curve(bump_lines, subdivisions, newton_after):
+    # the solver reports Σ‖r‖ of the nodes it returns, from its own last φ evaluation
+    res = solve_energy(_bump, bump_lines, tol=1e-6, subdivisions=subdivisions, newton_after=newton_after)
+    assert int(res.n_iter.min()) > 1
+    np.testing.assert_allclose(res.seen_length.numpy(), curve_length(_bump, res.Z, subdivisions).numpy(), rtol=1e-12)
+    ml = solve_energy_multilevel(_bump, bump_lines, tol=1e-4, subdivisions=subdivisions, newton_after=newton_after,
+                                 resolution_tol=RESOLUTION_TOL)
+    # at the level each curve was solved on (its cubic refinement is what is returned)
+    for k, m in enumerate(ml.n_solved.tolist()):
+        solved = resample(ml.Z[k:k + 1], m) if m < ml.Z.shape[1] else ml.Z[k:k + 1]
+        np.testing.assert_allclose(float(ml.seen_length[k]), float(curve_length(_bump, solved, subdivisions)),
+                                   rtol=1e-6)
 
 
 def test_path_says_where_a_coarse_level_resolved_the_curve():

@@ -50,7 +50,8 @@ class SolverResult:
         where a coarser level was already resolved and ``Z`` is its cubic refinement).
     seen_length : Tensor (B,) or None
         Length of that polyline at the solver's own sample points (the chords of its
-        sub-divided segments): what the minimised energy saw of the curve.
+        sub-divided segments): what the minimised energy saw of the curve. Taken from
+        the φ values of the solver's last evaluation of each curve, so it costs nothing.
     """
 
     Z: torch.Tensor
@@ -357,9 +358,10 @@ def solve_energy(
     objective = torch.zeros(B, dtype=dt, device=dev)
     if n <= 2:
         X = embed_curve(embed, _subdivide(Z, s))
-        objective = (X[:, 1:] - X[:, :-1]).pow(2).sum((-1, -2))
+        chords = (X[:, 1:] - X[:, :-1]).norm(dim=-1)
+        objective = chords.pow(2).sum(-1)
         return SolverResult(Z, objective, torch.ones(B, dtype=torch.bool, device=dev), n_iter, 0, B * X.shape[1],
-                            initial_objective=objective)
+                            initial_objective=objective, seen_length=chords.sum(-1))
 
     w_pen = torch.as_tensor(penalty_weight, dtype=dt, device=dev).expand(B)
     use_penalty = point_penalty is not None and bool((w_pen > 0).any())
@@ -384,14 +386,16 @@ def solve_energy(
         return full[:, 1:] - full[:, :-1]
 
     def objective_of(idx, Zc):
-        """F for curves ``idx`` with full node arrays ``Zc`` (b, n, d)."""
+        """F, the seen length Σ‖r‖ and the φ evaluations for curves ``idx`` with nodes ``Zc`` (b, n, d)."""
         X = embed_inner(_subdivide(Zc, s))
-        f = residuals(idx, X).pow(2).sum((-1, -2))
+        chords = residuals(idx, X).norm(dim=-1)
+        f = chords.pow(2).sum(-1)
         if use_penalty:
             f = f + w_pen[idx] * point_penalty(Zc[:, 1:-1].reshape(-1, d)).reshape(Zc.shape[0], n - 2).sum(-1).detach()
-        return f, X.shape[1]
+        return f, chords.sum(-1), X.shape[1]
 
     active = torch.arange(B, device=dev)
+    seen = torch.zeros(B, dtype=dt, device=dev)  # Σ‖r‖ of each curve's current nodes
     for it in range(int(max_iter)):
         if active.numel() == 0:
             break
@@ -418,6 +422,7 @@ def solve_energy(
         jac_points += b * Nin
         Jin = Jflat.reshape(b, Nin, -1, d)
         f_now = r.pow(2).sum((-1, -2))
+        seen[active] = r.norm(dim=-1).sum(-1)
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
@@ -470,13 +475,13 @@ def solve_energy(
                 step = -block_tridiagonal_solve(Ap, lower[p], grad[p])
                 Zc = Zfull[p].clone()
                 Zc[:, 1:-1] += step.to(dt)
-                f, npts = objective_of(active[p], Zc)
-                return step, Zc, f, Zc.shape[0] * npts
+                f, length, npts = objective_of(active[p], Zc)
+                return step, Zc, f, length, Zc.shape[0] * npts
 
-            step64, Zc, f_new, n_fwd = try_step(A, L)
+            step64, Zc, f_new, len_new, n_fwd = try_step(A, L)
             fwd_points += n_fwd
             if curvature is not None:
-                step_n, Zn, f_n, n_fwd = try_step(A_newton, L_newton)
+                step_n, Zn, f_n, len_n, n_fwd = try_step(A_newton, L_newton)
                 fwd_points += n_fwd
                 # The Newton step counts only if it gains at least a tenth of what its own
                 # model and the Gauss–Newton model promised: where the Hessian is indefinite
@@ -491,11 +496,13 @@ def solve_energy(
                 better = trusted & ~(f_n >= f_new)  # also where the Gauss–Newton value is NaN
                 Zc = torch.where(better[:, None, None], Zn, Zc)
                 f_new = torch.where(better, f_n, f_new)
+                len_new = torch.where(better, len_n, len_new)
             ok = torch.isfinite(f_new) & (f_new < f_now[p])
             good = p[ok]
             if good.numel():
                 Z[active[good]] = Zc[ok]
                 objective[active[good]] = f_new[ok]
+                seen[active[good]] = len_new[ok]
                 rel_drop[good] = (f_now[good] - f_new[ok]) / e_now[good].clamp_min(torch.finfo(dt).tiny)
                 accepted[good] = True
                 lam[active[good]] = (lam[active[good]] / 3.0).clamp_min(1e-9)
@@ -511,8 +518,9 @@ def solve_energy(
         if callback is not None:
             callback(it, int(active.numel()))
     if max_iter < 1:
-        initial_objective = objective_of(torch.arange(B, device=dev), Z)[0]
-    return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points, initial_objective=initial_objective)
+        initial_objective, seen, _ = objective_of(torch.arange(B, device=dev), Z)
+    return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points, initial_objective=initial_objective,
+                        seen_length=seen)
 
 
 def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, newton_after=None,
@@ -538,7 +546,7 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
     ``Z.shape[1]`` nodes. Where φ has walls that coarse curves cannot follow (a steep
     decoder variance) every level moves the curve and all levels are solved as before.
     """
-    from .curves import curve_length, refine_cubic, resample
+    from .curves import refine_cubic, resample
 
     B, n, d = Z.shape
     sizes = [n]
@@ -571,9 +579,7 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
             first_obj = res.initial_objective.clone()
         if last:
             out_Z[idx], out_obj[idx], out_conv[idx] = cur, res.objective, res.converged
-            if resolution_tol is not None:
-                seen[idx] = curve_length(embed, cur, s)
-                fwd += cur.shape[0] * ((m - 1) * s + 1)
+            seen[idx] = res.seen_length
             break
         if resolution_tol is not None and level > 0:
             gain = (res.initial_objective - res.objective) / res.objective.abs().clamp_min(torch.finfo(Z.dtype).tiny)
@@ -582,13 +588,12 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
                 done = idx[ok]
                 out_Z[done] = refine_cubic(cur[ok], n)
                 out_obj[done], out_conv[done], n_solved[done] = res.objective[ok], True, m
-                seen[done] = curve_length(embed, cur[ok], s)
-                fwd += int(ok.sum()) * ((m - 1) * s + 1)
+                seen[done] = res.seen_length[ok]
                 idx, cur = idx[~ok], cur[~ok]
                 if idx.numel() == 0:
                     break
     return SolverResult(out_Z, out_obj, out_conv, total_iter, jac, fwd, initial_objective=first_obj,
-                        n_solved=n_solved, seen_length=None if resolution_tol is None else seen)
+                        n_solved=n_solved, seen_length=seen)
 
 
 #: A solved curve whose dense length exceeds the length seen by the solver's own
@@ -608,6 +613,10 @@ NEWTON_AFTER = 2
 #: Default ``resolution_tol`` of :class:`~sk_geodesic.interpolation.Geodesic` (see
 #: :func:`solve_energy_multilevel`).
 RESOLUTION_TOL = 3e-4
+
+#: Nodes of the straight segment whose chords first bound its length from below in the
+#: straight-line fallback of :func:`solve_geodesic` (then the curve's own nodes).
+LINE_BOUND_POINTS = 17
 
 #: The most sub-divisions the tunnelling guard of :func:`solve_geodesic` goes to.
 MAX_SOLVER_SUBDIVISIONS = 8
@@ -697,7 +706,7 @@ def solve_geodesic(
     -------
     GeodesicResult
     """
-    from .curves import curve_length, curve_length_energy
+    from .curves import curve_length_energy
 
     ls = None if length_subdivisions is None else int(length_subdivisions)  # None: curve_length_energy's default
 
@@ -707,15 +716,11 @@ def solve_geodesic(
                                            subdivisions=s, newton_after=newton_after, resolution_tol=resolution_tol)
         return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after)
 
-    def seen_length(r, Zc, s):
-        """What the minimised energy saw of each curve: its chords at the solver's sample points."""
-        return r.seen_length if r.seen_length is not None else curve_length(embed, Zc, s)
-
     s = int(subdivisions)
     res = solve(Z, s)
     Zs, converged, n_iter = res.Z.clone(), res.converged.clone(), res.n_iter.clone()
     n_solved = _nodes_solved(res)
-    seen = seen_length(res, Zs, s).clone()
+    seen = res.seen_length.clone()  # what the minimised energy saw: chords at its sample points
     L, E = curve_length_energy(embed, Zs, ls)
     # Tunnelling guard: the minimised energy samples each segment at s points; where the
     # dense length of the result exceeds what those samples see, the solver has stepped
@@ -732,7 +737,7 @@ def solve_geodesic(
         r2 = solve(Z[check], s)
         L2, E2 = curve_length_energy(embed, r2.Z, ls)
         Zs[check], L[check], E[check] = r2.Z, L2, E2
-        seen[check] = seen_length(r2, r2.Z, s)
+        seen[check] = r2.seen_length
         converged[check] = r2.converged
         n_iter[check] += r2.n_iter
         n_solved[check] = _nodes_solved(r2)
@@ -764,10 +769,16 @@ def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
     L_line = torch.full_like(L, float("nan"))
     line = linear_curve(Z[:, 0], Z[:, -1], Z.shape[1])
     # Chord sums only grow when a polyline in φ is refined (triangle inequality), so the
-    # segment's chords at its nodes bound its dense length from below: a segment at least
+    # segment's chords at any nodes bound its dense length from below: a segment at least
     # that long needs no dense measurement (the decision is the same, and on a kinked φ,
-    # e.g. a ReLU decoder, the dense measurement is the costly part).
-    near = (curve_length(embed, line, 1) < L).nonzero().squeeze(-1)
+    # e.g. a ReLU decoder, the dense measurement is the costly part). Coarse chords first
+    # (most solved curves are clearly shorter than their segment), then the nodes'.
+    near = torch.arange(Z.shape[0], device=Z.device)
+    for m in sorted({min(LINE_BOUND_POINTS, Z.shape[1]), Z.shape[1]}):
+        if not near.numel():
+            break
+        bound = curve_length(embed, linear_curve(Z[near, 0], Z[near, -1], m), 1)
+        near = near[bound < L[near]]
     if near.numel():
         L_near, E_near = curve_length_energy(embed, line[near], length_subdivisions)
         L_line[near] = L_near

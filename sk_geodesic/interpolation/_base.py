@@ -31,7 +31,6 @@ from .._utils import (
     to_numpy,
 )
 from ..geometry import curve_length, curve_length_energy, embed_curve, linear_curve
-from ..geometry.curves import LENGTH_SUBDIVISIONS
 from ..geometry.graph import LatentGraph, check_connected, graph_curves, shortest_paths
 
 
@@ -98,6 +97,9 @@ class Path:
 #: Most reference codes in the graph of ``init="auto"`` (a random subset beyond): the
 #: graph only proposes initial curves, and its cost at fit grows with its size.
 AUTO_GRAPH_NODES = 2000
+
+#: Nodes at which ``init="auto"`` measures a pair's straight segment against its graph path.
+AUTO_LINE_POINTS = 33
 
 
 def _unwrap_manifold(manifold):
@@ -382,8 +384,12 @@ class Interpolator(BaseEstimator):
             curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
             if self.init == "auto":
                 if line_len is None:
+                    # a choice between two starts, not a reported length: the segment's
+                    # chords at AUTO_LINE_POINTS nodes (at 65 nodes × 2 sub-segments this
+                    # cost more than the graph queries and Dijkstra together)
                     with torch.no_grad():
-                        line_len = curve_length(self._geometry.embedding_map(), line, LENGTH_SUBDIVISIONS).cpu().numpy()
+                        coarse = linear_curve(t0, t1, min(AUTO_LINE_POINTS, self.n_points))
+                        line_len = curve_length(self._geometry.embedding_map(), coarse, 1).cpu().numpy()
                 use_graph = ok & (graph_len < line_len)
                 curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())
             elif not ok.all():

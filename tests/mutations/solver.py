@@ -195,9 +195,31 @@ def _refine_at_comparison_subdivision(mp):
 
     mp.setattr(solvers, "solve_geodesic_multistart", same_s)
 
+def _seen_length_of_start(mp):
+    import sk_geodesic.geometry.solvers as solvers
+    from sk_geodesic.geometry.curves import curve_length
+
+    # the solver reports what its energy saw of the *initial* curve, not of the returned one
+    original = solvers.solve_energy
+
+    def stale(embed, Z, *a, **k):
+        res = original(embed, Z, *a, **k)
+        res.seen_length = curve_length(embed, Z, int(k.get("subdivisions", 1)))
+        return res
+
+    mp.setattr(solvers, "solve_energy", stale)
+
+
 RESOLUTION = "tests/test_solver_resolution.py::"
 
 BREAKS = [
+    Break(
+        name="seen_length_of_start",
+        description="the seen length (what the tunnelling guard compares with) is taken from the initial curve",
+        apply=_seen_length_of_start,
+        tests=[RESOLUTION + "test_seen_length_is_the_chord_length_of_the_returned_curve",
+               FAITHFUL + "test_tunnelling_guard_resolves_the_wall"],
+    ),
     Break(
         name="multistart_refine_at_comparison_subdivision",
         description="solve_geodesic_multistart refines at the comparison's sub-division (the tunnelling guard "
