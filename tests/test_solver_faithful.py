@@ -222,6 +222,28 @@ def test_fallback_measures_the_line_densely_where_its_nodes_do_not_decide():
     assert torch.isnan(res.line_length[1])
 
 
+def test_fallback_bounds_the_line_only_with_points_the_dense_measurement_samples():
+    # A spike of φ at t = 1/16 along the segment (0,0)–(1,0), far narrower than the
+    # dense measurement's sub-segments of a 20-node curve: the dense length of the
+    # segment is ≈ 1. Chords at 17 equally spaced points would hit the spike (≈ 3 > the
+    # solved curve's 1.2) and skip the dense measurement; the bound must use points the
+    # dense measurement also samples (a subset of the nodes), so the segment is measured
+    # and returned.
+    from sk_geodesic.geometry.solvers import _fall_back_to_line
+
+    def spike(z):
+        return torch.cat([z, torch.exp(-(((z[..., :1] - 1 / 16) / 5e-4) ** 2))], -1)
+
+    t = torch.linspace(0, 1, 17, dtype=torch.float64)
+    assert curve_length(spike, torch.stack([t, 0 * t], -1)[None], 1).item() > 2.5
+    Z = linear_curve(torch.zeros(1, 2, dtype=torch.float64), torch.tensor([[1.0, 0.0]], dtype=torch.float64), 20)
+    Z[:, 1:-1, 1] += 0.3  # some other curve between the same endpoints
+    L, E = torch.tensor([1.2], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)
+    Zr, Lr, _, fb, L_line = _fall_back_to_line(spike, Z, L, E, None)
+    assert bool(fb[0]) and Lr[0].item() == pytest.approx(1.0, abs=1e-6)
+    assert L_line[0].item() == pytest.approx(1.0, abs=1e-6)
+
+
 def test_reported_length_is_dense_on_a_relu_decoder():
     # A ReLU decoder makes φ kinked: its chord sums converge only to first order in the
     # sub-segment width (Richardson's O(h²) assumption fails), so a length taken at a few

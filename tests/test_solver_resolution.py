@@ -98,6 +98,14 @@ def test_seen_length_is_the_chord_length_of_the_returned_curve(bump_lines, subdi
     res = solve_energy(_bump, bump_lines, tol=1e-6, subdivisions=subdivisions, newton_after=newton_after)
     assert int(res.n_iter.min()) > 1
     np.testing.assert_allclose(res.seen_length.numpy(), curve_length(_bump, res.Z, subdivisions).numpy(), rtol=1e-12)
+    # curves that never take a step: already optimal (done at iteration 0), no iterations
+    # at all, or no interior nodes
+    optimal = solve_energy(lambda z: 2 * z, bump_lines, tol=1e-6, subdivisions=subdivisions, newton_after=newton_after)
+    np.testing.assert_allclose(optimal.seen_length.numpy(), 2 * (bump_lines[:, -1] - bump_lines[:, 0]).norm(dim=-1),
+                               rtol=1e-12)
+    for Z, kw in ((bump_lines, dict(max_iter=0)), (bump_lines[:, ::64], {})):
+        r = solve_energy(_bump, Z, subdivisions=subdivisions, **kw)
+        np.testing.assert_allclose(r.seen_length.numpy(), curve_length(_bump, Z, subdivisions).numpy(), rtol=1e-12)
     ml = solve_energy_multilevel(_bump, bump_lines, tol=1e-4, subdivisions=subdivisions, newton_after=newton_after,
                                  resolution_tol=RESOLUTION_TOL)
     # at the level each curve was solved on (its cubic refinement is what is returned)

@@ -50,8 +50,9 @@ class SolverResult:
         where a coarser level was already resolved and ``Z`` is its cubic refinement).
     seen_length : Tensor (B,) or None
         Length of that polyline at the solver's own sample points (the chords of its
-        sub-divided segments): what the minimised energy saw of the curve. Taken from
-        the φ values of the solver's last evaluation of each curve, so it costs nothing.
+        sub-divided segments): what the minimised energy saw of the curve. Kept from the
+        solver's own φ evaluations of each curve's current nodes, so it costs nothing
+        (``None`` only from results built elsewhere).
     """
 
     Z: torch.Tensor
@@ -614,8 +615,9 @@ NEWTON_AFTER = 2
 #: :func:`solve_energy_multilevel`).
 RESOLUTION_TOL = 3e-4
 
-#: Nodes of the straight segment whose chords first bound its length from below in the
-#: straight-line fallback of :func:`solve_geodesic` (then the curve's own nodes).
+#: Nodes of the straight segment (a subset of its ``n`` nodes) whose chords first bound its
+#: length from below in the straight-line fallback of :func:`solve_geodesic` (then all its
+#: nodes).
 LINE_BOUND_POINTS = 17
 
 #: The most sub-divisions the tunnelling guard of :func:`solve_geodesic` goes to.
@@ -646,8 +648,8 @@ class GeodesicResult:
         returned instead.
     line_length : Tensor (B,)
         Dense length of the straight latent segment where it was measured: NaN where
-        the segment's chord length at the nodes (a lower bound) already reached the
-        solved curve's length.
+        the segment's chord length at (a subset of) its nodes, a lower bound, already
+        reached the solved curve's length.
     start : Tensor (B,) of int or None
         Index of the initial curve kept per pair (:func:`solve_geodesic_multistart`).
     n_solved : Tensor (B,) of int or None
@@ -769,16 +771,19 @@ def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
     L_line = torch.full_like(L, float("nan"))
     line = linear_curve(Z[:, 0], Z[:, -1], Z.shape[1])
     # Chord sums only grow when a polyline in φ is refined (triangle inequality), so the
-    # segment's chords at any nodes bound its dense length from below: a segment at least
-    # that long needs no dense measurement (the decision is the same, and on a kinked φ,
-    # e.g. a ReLU decoder, the dense measurement is the costly part). Coarse chords first
-    # (most solved curves are clearly shorter than their segment), then the nodes'.
+    # segment's chords at a subset of its nodes (which the dense measurement samples too)
+    # bound its dense length from below: a segment at least that long needs no dense
+    # measurement (the decision is the same, and on a kinked φ, e.g. a ReLU decoder, the
+    # dense measurement is the costly part). A coarse subset first (most solved curves are
+    # clearly shorter than their segment), then all the nodes.
+    n = Z.shape[1]
+    coarse = torch.linspace(0, n - 1, min(LINE_BOUND_POINTS, n), device=Z.device).round().long().unique()
     near = torch.arange(Z.shape[0], device=Z.device)
-    for m in sorted({min(LINE_BOUND_POINTS, Z.shape[1]), Z.shape[1]}):
+    for nodes in (coarse, None) if len(coarse) < n else (None,):
         if not near.numel():
             break
-        bound = curve_length(embed, linear_curve(Z[near, 0], Z[near, -1], m), 1)
-        near = near[bound < L[near]]
+        sub = line[near] if nodes is None else line[near][:, nodes]
+        near = near[curve_length(embed, sub, 1) < L[near]]
     if near.numel():
         L_near, E_near = curve_length_energy(embed, line[near], length_subdivisions)
         L_line[near] = L_near

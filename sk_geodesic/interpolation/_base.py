@@ -388,7 +388,7 @@ class Interpolator(BaseEstimator):
                     # chords at AUTO_LINE_POINTS nodes (at 65 nodes × 2 sub-segments this
                     # cost more than the graph queries and Dijkstra together)
                     with torch.no_grad():
-                        coarse = linear_curve(t0, t1, min(AUTO_LINE_POINTS, self.n_points))
+                        coarse = linear_curve(t0, t1, AUTO_LINE_POINTS)
                         line_len = curve_length(self._geometry.embedding_map(), coarse, 1).cpu().numpy()
                 use_graph = ok & (graph_len < line_len)
                 curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())

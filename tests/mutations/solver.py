@@ -195,6 +195,29 @@ def _refine_at_comparison_subdivision(mp):
 
     mp.setattr(solvers, "solve_geodesic_multistart", same_s)
 
+def _fallback_bound_off_grid(mp):
+    import sk_geodesic.geometry.solvers as solvers
+    from sk_geodesic.geometry.curves import curve_length, curve_length_energy, linear_curve
+
+    # the coarse bound samples the segment at 17 equally spaced points, which need not be
+    # among the points the dense measurement samples (so it is no lower bound of it)
+    def fall_back(embed, Z, L, E, ls):
+        Z, L, E = Z.clone(), L.clone(), E.clone()
+        fb = torch.zeros(Z.shape[0], dtype=torch.bool)
+        L_line = torch.full_like(L, float("nan"))
+        near = (curve_length(embed, linear_curve(Z[:, 0], Z[:, -1], 17), 1) < L).nonzero().squeeze(-1)
+        if near.numel():
+            line = linear_curve(Z[near, 0], Z[near, -1], Z.shape[1])
+            L_near, E_near = curve_length_energy(embed, line, ls)
+            L_line[near] = L_near
+            take = L_near < L[near]
+            fb[near[take]] = True
+            Z[near[take]], L[near[take]], E[near[take]] = line[take], L_near[take], E_near[take]
+        return Z, L, E, fb, L_line
+
+    mp.setattr(solvers, "_fall_back_to_line", fall_back)
+
+
 def _seen_length_of_start(mp):
     import sk_geodesic.geometry.solvers as solvers
     from sk_geodesic.geometry.curves import curve_length
@@ -213,6 +236,13 @@ def _seen_length_of_start(mp):
 RESOLUTION = "tests/test_solver_resolution.py::"
 
 BREAKS = [
+    Break(
+        name="fallback_bound_off_grid",
+        description="the straight-line fallback bounds the segment with chords at points the dense measurement "
+                    "does not sample",
+        apply=_fallback_bound_off_grid,
+        tests=[FAITHFUL + "test_fallback_bounds_the_line_only_with_points_the_dense_measurement_samples"],
+    ),
     Break(
         name="seen_length_of_start",
         description="the seen length (what the tunnelling guard compares with) is taken from the initial curve",
