@@ -423,7 +423,8 @@ def solve_energy(
         jac_points += b * Nin
         Jin = Jflat.reshape(b, Nin, -1, d)
         f_now = r.pow(2).sum((-1, -2))
-        seen[active] = r.norm(dim=-1).sum(-1)
+        if it == 0:  # afterwards kept current by the accepted steps
+            seen[active] = r.norm(dim=-1).sum(-1)
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
