@@ -209,41 +209,60 @@ def refine_cubic(Z, n_points):
     if n < 4:
         return resample(Z, n_points)
     s = torch.linspace(0.0, n - 1, n_points, dtype=Z.dtype, device=Z.device)
+    return _cubic_at(Z, s.expand(B, n_points))
+
+
+def _cubic_at(Z, s):
+    """Z (B, n ≥ 4, d) evaluated at fractional node indices s (B, m) by the cubic through
+    the four nearest nodes (one-sided at the ends); exact nodes where s hits them."""
+    B, n, d = Z.shape
     # stencil k0..k0+3 around the segment of s, shifted inside [0, n − 1] at the ends
     k0 = (s.floor().long() - 1).clamp(0, n - 4)
     x = s - k0.to(Z.dtype)  # position of s in stencil coordinates 0..3
     nodes = torch.arange(4, dtype=Z.dtype, device=Z.device)
-    w = torch.ones(n_points, 4, dtype=Z.dtype, device=Z.device)
+    w = torch.ones(*s.shape, 4, dtype=Z.dtype, device=Z.device)
     for j in range(4):
         for m in range(4):
             if m != j:
-                w[:, j] = w[:, j] * (x - nodes[m]) / (nodes[j] - nodes[m])
-    idx = k0[:, None] + torch.arange(4, device=Z.device)[None]  # (n_points, 4)
-    out = (Z[:, idx] * w[None, :, :, None]).sum(2)
-    # exact nodes where the grid hits them (no rounding drift), fixed endpoints
+                w[..., j] = w[..., j] * (x - nodes[m]) / (nodes[j] - nodes[m])
+    idx = k0[..., None] + torch.arange(4, device=Z.device)  # (B, m, 4)
+    rows = torch.arange(B, device=Z.device)[:, None, None]
+    out = (Z[rows, idx] * w[..., None]).sum(-2)
+    # exact nodes where s hits them (no rounding drift), fixed endpoints
     on_node = (s - s.round()).abs() < 1e-9 * max(n - 1, 1)
-    out[:, on_node] = Z[:, s[on_node].round().long()]
+    hit = s.round().long().clamp(0, n - 1)
+    out = torch.where(on_node[..., None], Z[torch.arange(B, device=Z.device)[:, None], hit], out)
     return out
 
 
-def reparametrize_constant_speed(embed, Z):
+def reparametrize_constant_speed(embed, Z, subdivisions=1, cubic=False):
     """Move the interior points so consecutive φ-steps are (nearly) equal.
 
-    The curve is treated as piecewise linear in latent space, with φ-lengths
-    measured on its current segments.
+    The curve's φ-length is measured along its latent polyline at ``subdivisions``
+    sub-segments per segment, and the new points are placed at equal fractions of that
+    length: on the polyline (linear interpolation between the sub-points), or with
+    ``cubic`` on the smooth curve through the nodes (the local cubic of
+    :func:`refine_cubic`, O(h⁴) from a smooth curve the nodes sample where the polyline's
+    chords are O(h²) off it; curves of fewer than four points stay linear).
     """
     B, n, d = Z.shape
-    seg = segment_lengths(embed, Z)
-    cum = torch.cat([torch.zeros(B, 1, dtype=Z.dtype, device=Z.device), seg.cumsum(-1)], dim=-1)
+    s = int(subdivisions)
+    steps = _sub_steps(embed, Z, s).reshape(B, -1)  # (B, (n−1)s)
+    P = subdivide(Z, s)  # (B, N, d): the points those steps join
+    N = P.shape[1]
+    cum = torch.cat([torch.zeros(B, 1, dtype=Z.dtype, device=Z.device), steps.cumsum(-1)], dim=-1)
     total = cum[:, -1:].clamp_min(torch.finfo(Z.dtype).tiny)
     cum = cum / total
     target = torch.linspace(0.0, 1.0, n, dtype=Z.dtype, device=Z.device).expand(B, n).contiguous()
-    idx = torch.searchsorted(cum.contiguous(), target, right=True).clamp(1, n - 1) - 1
+    idx = torch.searchsorted(cum.contiguous(), target, right=True).clamp(1, N - 1) - 1
     c0 = cum.gather(1, idx)
     c1 = cum.gather(1, idx + 1)
-    w = ((target - c0) / (c1 - c0).clamp_min(torch.finfo(Z.dtype).tiny)).clamp(0, 1).unsqueeze(-1)
-    z0 = Z.gather(1, idx.unsqueeze(-1).expand(B, n, d))
-    z1 = Z.gather(1, (idx + 1).unsqueeze(-1).expand(B, n, d))
-    out = z0 + w * (z1 - z0)
+    w = ((target - c0) / (c1 - c0).clamp_min(torch.finfo(Z.dtype).tiny)).clamp(0, 1)
+    if cubic and n >= 4:
+        out = _cubic_at(Z, (idx.to(Z.dtype) + w) / s)
+    else:
+        z0 = P.gather(1, idx.unsqueeze(-1).expand(B, n, d))
+        z1 = P.gather(1, (idx + 1).unsqueeze(-1).expand(B, n, d))
+        out = z0 + w.unsqueeze(-1) * (z1 - z0)
     out[:, 0], out[:, -1] = Z[:, 0], Z[:, -1]
     return out

@@ -53,6 +53,9 @@ class SolverResult:
         sub-divided segments): what the minimised energy saw of the curve. Kept from the
         solver's own φ evaluations of each curve's current nodes, so it costs nothing
         (``None`` only from results built elsewhere).
+    n_respaced : Tensor (B,) of int or None
+        Times each curve's nodes were re-spaced along it (``respace_tol`` of
+        :func:`solve_energy`).
     """
 
     Z: torch.Tensor
@@ -64,6 +67,7 @@ class SolverResult:
     initial_objective: torch.Tensor | None = None
     n_solved: torch.Tensor | None = None
     seen_length: torch.Tensor | None = None
+    n_respaced: torch.Tensor | None = None
 
 
 def _robust_cholesky(H):
@@ -298,6 +302,7 @@ def solve_energy(
     callback=None,
     subdivisions=1,
     newton_after=None,
+    respace_tol=None,
 ):
     """Minimise F(Z) = Σ‖φ(p_{k+1}) − φ(p_k)‖² + w·Σ_k h(z_k) over interior nodes.
 
@@ -342,12 +347,26 @@ def solve_energy(
         Hessian restores fast local convergence. ``None``: Gauss–Newton throughout.
         Needs φ twice differentiable by ``torch.func``; if that fails, the solve goes on
         with Gauss–Newton (and warns once).
-
+    respace_tol : float or None, default=None
+        Re-space a curve's nodes once its seen length Σ‖r‖ (the chords at its sample
+        points) has changed by at most ``respace_tol`` relative in each of
+        :data:`RESPACE_CALM_STEPS` consecutive accepted steps that each lowered the energy
+        by at most :data:`RESPACE_ENERGY_FACTOR` × ``respace_tol``: the nodes are moved
+        along the curve to equal steps of that length
+        (:func:`~sk_geodesic.geometry.reparametrize_constant_speed`), kept where this
+        lowers F. Near a minimum the energy keeps falling while the nodes re-space along
+        a curve whose length has settled; Gauss–Newton moves them slowly along the curve
+        (a nearly flat direction of the energy), the Newton step there is rarely trusted,
+        and a pair can spend tens of iterations that change its length by less than
+        1e-4. The energy test still decides convergence. Ignored with a
+        ``point_penalty``. ``None``: never re-space.
     Returns
     -------
     SolverResult
         ``objective`` is F at the solution.
     """
+    from .curves import reparametrize_constant_speed
+
     Z = Z.detach().clone()
     B, n, d = Z.shape
     s = int(subdivisions)
@@ -397,6 +416,9 @@ def solve_energy(
 
     active = torch.arange(B, device=dev)
     seen = torch.zeros(B, dtype=dt, device=dev)  # Σ‖r‖ of each curve's current nodes
+    use_respacing = respace_tol is not None and not use_penalty
+    calm = torch.zeros(B, dtype=torch.long, device=dev)  # consecutive steps that left Σ‖r‖ still
+    n_respaced = torch.zeros(B, dtype=torch.long, device=dev)
     for it in range(int(max_iter)):
         if active.numel() == 0:
             break
@@ -425,6 +447,7 @@ def solve_energy(
         f_now = r.pow(2).sum((-1, -2))
         if it == 0:  # afterwards kept current by the accepted steps
             seen[active] = r.norm(dim=-1).sum(-1)
+        seen_before = seen[active].clone()
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
@@ -514,6 +537,25 @@ def solve_energy(
             pending[bad] = True
         n_iter[active] += 1
         finished = done_now | (accepted & (rel_drop <= tol)) | (~accepted & ~done_now & (lam[active] > 1e8))
+        if use_respacing:
+            # The length has settled while the energy still falls a little: the nodes are
+            # re-spacing along the curve, which Gauss–Newton does slowly. Re-space them
+            # directly (equal steps of the seen length, on the smooth curve through the
+            # nodes: on the polyline's chords they would sit O(h²) off it) and keep that
+            # where it lowers F; the energy test still decides convergence.
+            change = (seen[active] - seen_before).abs() / seen_before.clamp_min(torch.finfo(dt).tiny)
+            still = accepted & (change <= float(respace_tol)) & (rel_drop <= RESPACE_ENERGY_FACTOR * float(respace_tol))
+            calm[active] = torch.where(still, calm[active] + 1, torch.zeros_like(calm[active]))
+            crawl = (~finished & (calm[active] >= RESPACE_CALM_STEPS)).nonzero().squeeze(-1)
+            if crawl.numel():
+                idx = active[crawl]
+                Zr = reparametrize_constant_speed(embed, Z[idx], s, cubic=True)
+                f_r, len_r, npts = objective_of(idx, Zr)
+                fwd_points += Zr.shape[0] * (npts + (Zr.shape[1] - 1) * s + 1)
+                lower = torch.isfinite(f_r) & (f_r < objective[idx])
+                Z[idx[lower]], objective[idx[lower]], seen[idx[lower]] = Zr[lower], f_r[lower], len_r[lower]
+                n_respaced[idx[lower]] += 1
+                calm[idx] = 0
         # A curve whose damping blew up without progress sits at a (numerical) minimum.
         converged[active[finished]] = True
         active = active[~finished]
@@ -522,11 +564,11 @@ def solve_energy(
     if max_iter < 1:
         initial_objective, seen, _ = objective_of(torch.arange(B, device=dev), Z)
     return SolverResult(Z, objective, converged, n_iter, jac_points, fwd_points, initial_objective=initial_objective,
-                        seen_length=seen)
+                        seen_length=seen, n_respaced=n_respaced)
 
 
 def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subdivisions=2, newton_after=None,
-                            resolution_tol=None, **kwargs):
+                            resolution_tol=None, respace_tol=None, **kwargs):
     """Coarse-to-fine :func:`solve_energy`: solve on a coarse curve, refine, repeat.
 
     The curve is first resampled to about ``min_points`` points, solved to a loose
@@ -537,8 +579,8 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
     chords. Coarse levels are cheap and remove most of the error, so the expensive fine
     level starts close to its optimum. Every level minimises the energy of its
     piecewise-linear curve at ``subdivisions`` sub-segments per segment (see
-    :func:`solve_energy`); ``newton_after`` applies to the final level only (the coarse
-    levels stop at a loose tolerance, where Gauss–Newton suffices).
+    :func:`solve_energy`); ``newton_after`` and ``respace_tol`` apply to the final level
+    only (the coarse levels stop at a loose tolerance, where Gauss–Newton suffices).
 
     ``resolution_tol`` (None: off) stops a curve early once its resolution suffices:
     when a level after the first lowers the objective of its start (the cubic
@@ -572,7 +614,8 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
             cur = refine_cubic(cur, m)
         last = level == len(sizes) - 1
         res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3),
-                           subdivisions=s, newton_after=newton_after if last else None, **kwargs)
+                           subdivisions=s, newton_after=newton_after if last else None,
+                           respace_tol=respace_tol if last else None, **kwargs)
         cur = res.Z
         jac += res.n_jacobian_points
         fwd += res.n_forward_points
@@ -611,6 +654,16 @@ TUNNEL_TOLERANCE = 1e-2
 #: that converge within 2 iterations (all of them there under the mean metric) never
 #: pay for the curvature pass.
 NEWTON_AFTER = 2
+
+#: Consecutive calm steps (each leaving the seen length within ``respace_tol``, relative)
+#: after which :func:`solve_energy` re-spaces a curve's nodes (see ``respace_tol``).
+RESPACE_CALM_STEPS = 2
+
+#: A step is calm for ``respace_tol`` only if it also lowered the energy by at most this
+#: many times ``respace_tol`` (relative): near a saddle of the length (a curve straight
+#: through a wall, about to slide off it) the length changes little while the energy falls
+#: by percents per step; in the re-spacing crawl near a minimum it falls by less than 1e-3.
+RESPACE_ENERGY_FACTOR = 10
 
 #: Default ``resolution_tol`` of :class:`~sk_geodesic.interpolation.Geodesic` (see
 #: :func:`solve_energy_multilevel`).
@@ -682,6 +735,7 @@ def solve_geodesic(
     fallback=True,
     newton_after=NEWTON_AFTER,
     resolution_tol=None,
+    respace_tol=None,
 ):
     """Faithful geodesics: minimise the sub-divided energy, report dense lengths.
 
@@ -703,7 +757,9 @@ def solve_geodesic(
     that no longer moves it (see :func:`solve_energy_multilevel`); the tunnelling guard
     then compares the dense length of the returned (refined) curve with what that
     level's solve saw, and ``GeodesicResult.n_solved`` says at how many nodes each pair
-    was solved.
+    was solved. ``respace_tol`` (default ``None``; :class:`~sk_geodesic.interpolation.Geodesic`
+    passes its ``tol``) re-spaces the nodes of curves whose length has settled at the
+    finest level of each solve (see :func:`solve_energy`).
 
     Returns
     -------
@@ -716,8 +772,10 @@ def solve_geodesic(
     def solve(Zinit, s):
         if coarse_to_fine:
             return solve_energy_multilevel(embed, Zinit, max_iter=max_iter, tol=tol, min_points=min_points,
-                                           subdivisions=s, newton_after=newton_after, resolution_tol=resolution_tol)
-        return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after)
+                                           subdivisions=s, newton_after=newton_after, resolution_tol=resolution_tol,
+                                           respace_tol=respace_tol)
+        return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after,
+                            respace_tol=respace_tol)
 
     s = int(subdivisions)
     res = solve(Z, s)
