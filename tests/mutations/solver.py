@@ -233,9 +233,66 @@ def _seen_length_of_start(mp):
     mp.setattr(solvers, "solve_energy", stale)
 
 
+
+def _respace_constant(name, value):
+    def apply(mp):
+        import sk_geodesic.geometry.solvers as solvers
+
+        mp.setattr(solvers, name, value)
+
+    return apply
+
+
+def _respace_on_the_chords(mp):
+    import sk_geodesic.geometry.curves as curves
+
+    # re-spaced nodes placed on the polyline's chords (O(h²) off the curve), not on the cubic
+    original = curves.reparametrize_constant_speed
+    mp.setattr(curves, "reparametrize_constant_speed", lambda embed, Z, s=1, cubic=False: original(embed, Z, s))
+
+
+def _respace_never(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # respace_tol accepted and ignored
+    original = solvers.solve_energy
+
+    def never(*a, **k):
+        k.pop("respace_tol", None)
+        return original(*a, **k)
+
+    mp.setattr(solvers, "solve_energy", never)
+
+
 RESOLUTION = "tests/test_solver_resolution.py::"
 
+RESPACE = "tests/test_solver_respace.py::"
 BREAKS = [
+    Break(
+        name="respace_after_one_calm_step",
+        description="nodes re-spaced after one calm step instead of RESPACE_CALM_STEPS",
+        apply=_respace_constant("RESPACE_CALM_STEPS", 1),
+        tests=[RESPACE + "test_respacing_happens_after_calm_steps_and_only_where_it_lowers_the_energy"],
+    ),
+    Break(
+        name="respace_without_energy_guard",
+        description="a step counts as calm however much it lowered the energy",
+        apply=_respace_constant("RESPACE_ENERGY_FACTOR", float("inf")),
+        tests=[RESPACE + "test_respacing_happens_after_calm_steps_and_only_where_it_lowers_the_energy"],
+    ),
+    Break(
+        name="respace_on_the_chords",
+        description="re-spaced nodes placed on the latent polyline's chords instead of the cubic through the nodes",
+        apply=_respace_on_the_chords,
+        tests=[RESPACE + "test_cubic_respacing_keeps_the_nodes_on_the_smooth_curve",
+               RESPACE + "test_respacing_happens_after_calm_steps_and_only_where_it_lowers_the_energy"],
+    ),
+    Break(
+        name="respace_never",
+        description="respace_tol ignored: nodes never re-spaced",
+        apply=_respace_never,
+        tests=[RESPACE + "test_respacing_happens_after_calm_steps_and_only_where_it_lowers_the_energy"],
+    ),
     Break(
         name="fallback_bound_off_grid",
         description="the straight-line fallback bounds the segment with chords at points the dense measurement "
