@@ -352,14 +352,15 @@ def solve_energy(
         points) has changed by at most ``respace_tol`` relative in each of
         :data:`RESPACE_CALM_STEPS` consecutive accepted steps that each lowered the energy
         by at most :data:`RESPACE_ENERGY_FACTOR` × ``respace_tol``: the nodes are moved
-        along the curve to equal steps of that length
-        (:func:`~sk_geodesic.geometry.reparametrize_constant_speed`), kept where this
-        lowers F. Near a minimum the energy keeps falling while the nodes re-space along
+        to equal steps of that length on the cubic through them
+        (:func:`~sk_geodesic.geometry.reparametrize_constant_speed` with ``cubic=True``),
+        kept where this lowers F. Near a minimum the energy keeps falling while the nodes re-space along
         a curve whose length has settled; Gauss–Newton moves them slowly along the curve
         (a nearly flat direction of the energy), the Newton step there is rarely trusted,
         and a pair can spend tens of iterations that change its length by less than
         1e-4. The energy test still decides convergence. Ignored with a
         ``point_penalty``. ``None``: never re-space.
+
     Returns
     -------
     SolverResult
@@ -447,7 +448,7 @@ def solve_energy(
         f_now = r.pow(2).sum((-1, -2))
         if it == 0:  # afterwards kept current by the accepted steps
             seen[active] = r.norm(dim=-1).sum(-1)
-        seen_before = seen[active].clone()
+        seen_before = seen[active].clone() if use_respacing else None
         # The energy part sets the scale of the stopping tests: the penalty may be
         # negative or shifted by any constant, and the solver must not care.
         e_now = f_now.clone()
