@@ -20,7 +20,7 @@ TINY = dict(latent_dim=2, hidden_sizes=(8,), epochs=2, n_alpha=3, density_compon
 PLAIN = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
 
 # float32 subset invariance is handled by run_estimator_check
-@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1, refine_epochs=1, n_init=2),
+@parametrize_with_checks([AEAI(**TINY), AEAI(**TINY, dtype="float64", noise=0.1, refine_epochs=1, n_init=2, lr_schedule="cosine"),
                           AEAI(**TINY, **PLAIN, dtype="float64")])
 def test_sklearn_compatible(estimator, check):
     run_estimator_check(estimator, check)
@@ -232,15 +232,48 @@ def test_n_init_keeps_the_training_of_lowest_final_loss(ring_images):
     assert _lower_loss(1.0, float("nan")) and not _lower_loss(float("nan"), 1.0)
 
 
+def test_cosine_lr_schedule_steps_every_network_once_per_epoch(ring_images, monkeypatch):
+    import sk_geodesic.manifolds._aeai as aeai_module
+
+    X = ring_images  # 36 images, batch 16: 3 steps per epoch
+    seen = []
+    original = aeai_module._step
+
+    def spy(optimizer, loss):
+        seen.append((id(optimizer), optimizer.param_groups[0]["lr"]))
+        return original(optimizer, loss)
+
+    monkeypatch.setattr(aeai_module, "_step", spy)
+    kw = TINY | dict(epochs=4, batch_size=16, learning_rate=1e-2, refine_epochs=1)
+    cosine = AEAI(**kw | dict(lr_schedule="cosine")).fit(X)
+    optimizers = list(dict.fromkeys(o for o, _ in seen))
+    assert len(optimizers) == 3  # autoencoder, discriminator, refinement
+    for which in optimizers[:2]:
+        rates = [lr for o, lr in seen if o == which]
+        assert len(rates) == 4 * 3
+        expected = [1e-2 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(4) for _ in range(3)]
+        np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    # the refinement keeps its own constant step
+    assert [lr for o, lr in seen if o == optimizers[2]] == [1e-3] * 3
+    seen.clear()
+    constant = AEAI(**kw).fit(X)
+    assert {lr for _, lr in seen[: 2 * 4 * 3]} == {1e-2}
+    # the first epoch runs at the full step either way; the schedule changes the rest
+    assert constant.loss_curve_[0] == pytest.approx(cosine.loss_curve_[0], rel=1e-12)
+    assert not np.allclose(constant.transform(X), cosine.transform(X))
+    assert "lr_schedule" not in repr(constant) and clone(cosine).lr_schedule == "cosine"
+
+
 def test_models_pickled_before_warmup_epochs_still_load(ring_images):
     est = AEAI(**TINY | dict(epochs=1)).fit(ring_images)
     state = est.__getstate__()
     # the state of a model pickled by an older version
     del state["warmup_epochs"], state["refine_epochs"], state["refine_loss_curve_"]
-    del state["n_init"], state["init_losses_"], state["best_init_"]
+    del state["n_init"], state["init_losses_"], state["best_init_"], state["lr_schedule"]
     old = AEAI.__new__(AEAI)
     old.__setstate__(state)
     assert old.warmup_epochs == 0 and old.refine_epochs == 0 and old.refine_loss_curve_ == []
     assert old.n_init == 1 and old.best_init_ == 0 and list(old.init_losses_) == [est.loss_curve_[-1]]
+    assert old.lr_schedule == "constant"
     assert clone(old).get_params() == clone(est).get_params()
     np.testing.assert_array_equal(old.transform(ring_images), est.transform(ring_images))

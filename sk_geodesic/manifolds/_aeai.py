@@ -237,6 +237,11 @@ class AEAI(GenerativeManifold):
         Pairs per step.
     learning_rate : float, default=1e-3
         Adam step size of all networks.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` lowers the step size of every network (autoencoder and
+        discriminator) from ``learning_rate`` to 0 along a half cosine over the
+        ``epochs``, once per epoch (the refinement keeps its own constant step);
+        ``"constant"`` keeps it (the paper's schedule).
     device : str, default="auto"
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None
@@ -305,6 +310,7 @@ class AEAI(GenerativeManifold):
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "device": DEVICE_CONSTRAINT,
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
@@ -332,6 +338,7 @@ class AEAI(GenerativeManifold):
         n_init=1,
         batch_size=64,
         learning_rate=1e-3,
+        lr_schedule="constant",
         device="auto",
         dtype="float32",
         random_state=None,
@@ -356,6 +363,7 @@ class AEAI(GenerativeManifold):
         self.n_init = n_init
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -367,6 +375,7 @@ class AEAI(GenerativeManifold):
         state.setdefault("warmup_epochs", 0)
         state.setdefault("refine_epochs", 0)
         state.setdefault("n_init", 1)
+        state.setdefault("lr_schedule", "constant")
         if "loss_curve_" in state:
             state.setdefault("refine_loss_curve_", [])
             state.setdefault("init_losses_", np.array([state["loss_curve_"][-1]]))
@@ -455,6 +464,9 @@ class AEAI(GenerativeManifold):
         lam_a, lam_c, lam_s = float(self.lambda_adversarial), float(self.lambda_cycle), float(self.lambda_smoothness)
         opt = torch.optim.Adam([*E.parameters(), *G.parameters()], lr=self.learning_rate)
         opt_d = torch.optim.Adam(D.parameters(), lr=self.learning_rate, betas=(0.5, 0.999)) if D is not None else None
+        schedules = []
+        if self.lr_schedule == "cosine":
+            schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=self.epochs) for o in (opt, opt_d) if o is not None]
         softplus = nn.functional.softplus
         n = data.shape[0]
         batch_size = min(int(self.batch_size), n)
@@ -508,6 +520,8 @@ class AEAI(GenerativeManifold):
             self.loss_curve_.append(sums["total"] / count)
             for k in names:
                 self.loss_components_[k].append(sums[k] / count)
+            for schedule in schedules:
+                schedule.step()
             show.update(1)
             show.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}")
 

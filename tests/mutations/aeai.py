@@ -101,6 +101,32 @@ def _refine_without_steps(mp):
     mp.setattr(m.AEAI, "_refine_decoder", broken)
 
 
+def _cosine_schedule(mp, make):
+    import torch
+
+    original = torch.optim.lr_scheduler.CosineAnnealingLR
+    mp.setattr(torch.optim.lr_scheduler, "CosineAnnealingLR", lambda opt, T_max: make(original, opt, T_max))
+
+
+class _NoSchedule:
+    def step(self):
+        pass
+
+
+def _cosine_ignored(mp):
+    _cosine_schedule(mp, lambda original, opt, T_max: _NoSchedule())
+
+
+def _cosine_autoencoder_only(mp):
+    # the discriminator's Adam (betas (0.5, 0.999)) keeps the full step
+    _cosine_schedule(mp, lambda original, opt, T_max: _NoSchedule() if opt.defaults["betas"][0] == 0.5
+                     else original(opt, T_max=T_max))
+
+
+def _cosine_horizon_off_by_one(mp):
+    _cosine_schedule(mp, lambda original, opt, T_max: original(opt, T_max=T_max + 1))
+
+
 def _noise_ignored(mp):
     import sk_geodesic.manifolds._aeai as m
 
@@ -204,6 +230,12 @@ BREAKS = [
           ["tests/test_aeai.py::test_refine_epochs_train_the_decoder_alone"]),
     Break("aeai_refine_without_steps", "refine_epochs take no step", _refine_without_steps,
           ["tests/test_aeai.py::test_refine_epochs_train_the_decoder_alone"]),
+    Break("aeai_cosine_ignored", "lr_schedule='cosine' keeps the step constant", _cosine_ignored,
+          ["tests/test_aeai.py::test_cosine_lr_schedule_steps_every_network_once_per_epoch"]),
+    Break("aeai_cosine_autoencoder_only", "the cosine schedule leaves the discriminator's step alone",
+          _cosine_autoencoder_only, ["tests/test_aeai.py::test_cosine_lr_schedule_steps_every_network_once_per_epoch"]),
+    Break("aeai_cosine_horizon_off_by_one", "the cosine reaches 0 one epoch after the last", _cosine_horizon_off_by_one,
+          ["tests/test_aeai.py::test_cosine_lr_schedule_steps_every_network_once_per_epoch"]),
     Break("aeai_noise_ignored", "noise > 0 trains a plain autoencoder", _noise_ignored,
           ["tests/test_aeai.py::test_noise_makes_a_denoising_autoencoder"]),
     Break("aeai_discriminator_at_lambda_zero", "λ = 0 still trains an adversarial term", _discriminator_always,
