@@ -240,21 +240,25 @@ def test_cosine_lr_schedule_steps_every_network_once_per_epoch(ring_images, monk
     original = aeai_module._step
 
     def spy(optimizer, loss):
-        seen.append((id(optimizer), optimizer.param_groups[0]["lr"]))
+        # the optimizer itself, not its id: a freed optimizer's id can be reused
+        seen.append((optimizer, optimizer.param_groups[0]["lr"]))
         return original(optimizer, loss)
 
     monkeypatch.setattr(aeai_module, "_step", spy)
     kw = TINY | dict(epochs=4, batch_size=16, learning_rate=1e-2, refine_epochs=1)
     cosine = AEAI(**kw | dict(lr_schedule="cosine")).fit(X)
-    optimizers = list(dict.fromkeys(o for o, _ in seen))
+    optimizers = []
+    for o, _ in seen:
+        if not any(o is kept for kept in optimizers):
+            optimizers.append(o)
     assert len(optimizers) == 3  # autoencoder, discriminator, refinement
     for which in optimizers[:2]:
-        rates = [lr for o, lr in seen if o == which]
+        rates = [lr for o, lr in seen if o is which]
         assert len(rates) == 4 * 3
         expected = [1e-2 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(4) for _ in range(3)]
         np.testing.assert_allclose(rates, expected, rtol=1e-12)
     # the refinement keeps its own constant step
-    assert [lr for o, lr in seen if o == optimizers[2]] == [1e-3] * 3
+    assert [lr for o, lr in seen if o is optimizers[2]] == [1e-3] * 3
     seen.clear()
     constant = AEAI(**kw).fit(X)
     assert {lr for _, lr in seen[: 2 * 4 * 3]} == {1e-2}
