@@ -1,6 +1,7 @@
 """AEAI: one estimator for the plain autoencoder, the denoising autoencoder and AEAI."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -266,6 +267,22 @@ def test_cosine_lr_schedule_steps_every_network_once_per_epoch(ring_images, monk
     assert constant.loss_curve_[0] == pytest.approx(cosine.loss_curve_[0], rel=1e-12)
     assert not np.allclose(constant.transform(X), cosine.transform(X))
     assert "lr_schedule" not in repr(constant) and clone(cosine).lr_schedule == "cosine"
+    # every training of n_init runs its own schedule over its epochs, warm-up epochs included
+    seen.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "scheduler before optimizer" warning is filtered
+        AEAI(**kw | dict(lr_schedule="cosine", n_init=2, warmup_epochs=1, refine_epochs=0)).fit(X)
+    per_optimizer = {}
+    for o, lr in seen:
+        per_optimizer.setdefault(id(o), []).append(lr)
+    full = [1e-2 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(4) for _ in range(3)]
+    runs = [rates for rates in per_optimizer.values() if len(rates) == 12]
+    assert len(runs) == 2  # the two autoencoder optimizers (the discriminators skip the warm-up)
+    for rates in runs:
+        np.testing.assert_allclose(rates, full, rtol=1e-12)
+    for rates in per_optimizer.values():
+        if len(rates) != 12:  # discriminator: epochs 1-3 only
+            np.testing.assert_allclose(rates, full[3:], rtol=1e-12)
 
 
 def test_models_pickled_before_warmup_epochs_still_load(ring_images):
