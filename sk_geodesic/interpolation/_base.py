@@ -556,7 +556,7 @@ class Interpolator(BaseEstimator):
         if n_unconverged:
             warnings.warn(
                 f"{type(self).__name__}: {n_unconverged} of {total} pairs did not converge within "
-                f"max_iter={self.max_iter} iterations (tol={self.tol}), e.g. (row, column) "
+                f"max_iter={self.max_iter} iterations (tol={getattr(self, 'tol_', self.tol)}), e.g. (row, column) "
                 f"{unconverged[:5]}; increase max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -622,7 +622,7 @@ class Interpolator(BaseEstimator):
         if not conv.all():
             warnings.warn(
                 f"{type(self).__name__}: {int((~conv).sum())} of {n} pairs did not converge within "
-                f"max_iter={self.max_iter} iterations (tol={self.tol}); increase max_iter or tol.",
+                f"max_iter={self.max_iter} iterations (tol={getattr(self, 'tol_', self.tol)}); increase max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=3,
             )

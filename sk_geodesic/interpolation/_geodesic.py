@@ -12,6 +12,12 @@ from ..geometry.solvers import NEWTON_AFTER, RESOLUTION_TOL, solve_geodesic, sol
 from .._utils import honour_threads
 from ._base import Interpolator
 
+#: ``Geodesic(tol="auto")`` under a decoder's mean metric (φ without σ).
+AUTO_TOL_MEAN_METRIC = 1e-3
+
+#: ``Geodesic(tol="auto")`` where φ carries the decoder's σ (the expected metric).
+AUTO_TOL_WITH_VARIANCE = 1e-4
+
 #: The second start of ``multi_start`` is the shortest path of a kNN graph with this
 #: many times ``n_neighbors`` neighbours (over the same codes).
 MULTISTART_NEIGHBOR_FACTOR = 3
@@ -48,9 +54,22 @@ class Geodesic(Interpolator):
         17 nodes and returned as their cubic refinement to ``n_points`` nodes, so more
         nodes cost little beyond the dense length measurement.
     max_iter : int, default=100
-    tol : float, default=1e-4
-        A pair has converged when a Gauss–Newton step lowers its (sub-divided) energy
-        by less than ``tol`` relative.
+    tol : "auto" or float, default="auto"
+        A pair has converged when a Gauss–Newton step at the finest level lowers its
+        (sub-divided) energy by less than ``tol`` relative (coarser levels stop at
+        ``max(tol, 1e-3)``). ``"auto"``: 1e-3 when the
+        manifold's φ is the decoder mean alone, 1e-4
+        when it carries the decoder's σ
+        (:meth:`~sk_geodesic.manifolds.GenerativeManifold.metric_has_variance`); the
+        value used is ``tol_``. Measured on the bench's MNIST decoders (64 pairs, one
+        thread, :ref:`benchmarks`): under a mean metric the last iterations of the
+        finest level mostly re-space nodes along a settled curve, and 1e-3 instead of
+        1e-4 made ReLU decoders 1.25-1.7x faster with mean length ratios 1e-5-1.6e-4
+        higher (one pair 2e-3 longer: there Gauss–Newton crawls while nodes cross the
+        decoder's kinks), and left smooth decoders' lengths unchanged (time within
+        run-to-run noise); under the expected
+        metric the finest level still shortens curves across σ walls, and 1e-3 left
+        the 8-D decoder's curves 0.2 % long on average (1e-4: 0.02 %).
     respace_tol : "auto", float or None, default=None
         At the finest level, once two consecutive steps each change a pair's length (the
         chords at the energy's sample points) by at most ``respace_tol`` relative while
@@ -60,7 +79,7 @@ class Geodesic(Interpolator):
         otherwise re-space slowly along a curve whose length has settled: on the
         benchmark's 2-D MNIST decoder under the expected metric one pair took 52
         iterations of which the last 50 changed its length by < 3e-4 in all. There,
-        ``respace_tol="auto"`` (= ``tol``) cut the finest level's iterations from 12.1
+        ``respace_tol="auto"`` (= ``tol_``) cut the finest level's iterations from 12.1
         to 6.9 per pair (16 pairs), but end to end (64 pairs, three pair sets, one
         thread) the time moved by -15 % / -15 % / +12 %, within what the basin choices
         and the machine move it, and the 8-D decoders gained 2 % (:ref:`benchmarks`);
@@ -140,6 +159,8 @@ class Geodesic(Interpolator):
         The kNN graph used by ``init="graph"``.
     dense_graph_ : LatentGraph or None
         The graph of the second start (``None`` with one start per pair).
+    tol_ : float
+        The convergence tolerance used (``tol``, or what ``"auto"`` chose).
     n_features_in_ : int
 
     Examples
@@ -159,6 +180,7 @@ class Geodesic(Interpolator):
 
     _parameter_constraints: dict = {
         **Interpolator._parameter_constraints,
+        "tol": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "coarse_to_fine": ["boolean"],
         "subdivisions": [Interval(Integral, 1, None, closed="left")],
         "second_order": ["boolean"],
@@ -172,7 +194,7 @@ class Geodesic(Interpolator):
         manifold=None,
         n_points=65,
         max_iter=100,
-        tol=1e-4,
+        tol="auto",
         init="auto",
         n_neighbors=10,
         coarse_to_fine=True,
@@ -209,11 +231,17 @@ class Geodesic(Interpolator):
         # pickled before resolution_tol / respace_tol existed: solved as it was then
         state.setdefault("resolution_tol", None)
         state.setdefault("respace_tol", None)
+        if "manifold_" in state and "tol_" not in state:  # fitted before tol="auto" existed
+            state["tol_"] = state["tol"]
         super().__setstate__(state)
 
     @honour_threads
     def fit(self, X, y=None):
         super().fit(X, y)
+        if isinstance(self.tol, str):  # "auto"
+            self.tol_ = AUTO_TOL_WITH_VARIANCE if self._metric_has_variance() else AUTO_TOL_MEAN_METRIC
+        else:
+            self.tol_ = float(self.tol)
         self.dense_graph_ = None
         g = self.graph_
         if self._uses_two_starts() and self.coarse_to_fine and g is not None:
@@ -224,10 +252,14 @@ class Geodesic(Interpolator):
                 )
         return self
 
+    def _metric_has_variance(self):
+        # a manifold without the method is treated as having walls (the careful choice)
+        has_variance = getattr(self._geometry, "metric_has_variance", None)
+        return bool(has_variance()) if has_variance is not None else True
+
     def _uses_two_starts(self):
         if isinstance(self.multi_start, str):  # "auto"
-            has_variance = getattr(self._geometry, "metric_has_variance", None)
-            return bool(has_variance()) if has_variance is not None else True
+            return self._metric_has_variance()
         return bool(self.multi_start)
 
     def _initial_curves(self, Z0, Z1):
@@ -237,9 +269,9 @@ class Geodesic(Interpolator):
         return torch.stack(self._graph_starts(Z0, Z1, [self.graph_, self.dense_graph_]))
 
     def _solve(self, Z):
-        kw = dict(max_iter=self.max_iter, tol=self.tol, subdivisions=self.subdivisions,
+        kw = dict(max_iter=self.max_iter, tol=self.tol_, subdivisions=self.subdivisions,
                   newton_after=NEWTON_AFTER if self.second_order else None, resolution_tol=self.resolution_tol,
-                  respace_tol=self.tol if self.respace_tol == "auto" else self.respace_tol)
+                  respace_tol=self.tol_ if self.respace_tol == "auto" else self.respace_tol)
         if Z.ndim == 4:
             res = solve_geodesic_multistart(self._geometry.embedding_map(), Z, **kw)
         else:

@@ -166,6 +166,28 @@ def _linear_level_refinement(mp):
     mp.setattr(curves, "refine_cubic", curves.resample)
 
 
+def _auto_tol_inverted(mp):
+    from sk_geodesic.interpolation import Geodesic
+
+    # tol="auto" picks the loose tolerance where φ carries σ and the tight one where it does not
+    original = Geodesic._metric_has_variance
+    mp.setattr(Geodesic, "_metric_has_variance", lambda self: not original(self))
+
+
+def _solver_gets_fixed_tol(mp):
+    import sk_geodesic.interpolation._geodesic as geodesic_module
+
+    # the solver always runs at 1e-4, whatever tol_ says
+    for name in ("solve_geodesic", "solve_geodesic_multistart"):
+        original = getattr(geodesic_module, name)
+
+        def fixed(*a, _original=original, **k):
+            k["tol"] = 1e-4
+            return _original(*a, **k)
+
+        mp.setattr(geodesic_module, name, fixed)
+
+
 def _resolution_tol_fixed(value):
     def apply(mp):
         import sk_geodesic.geometry.solvers as solvers
@@ -321,6 +343,19 @@ BREAKS = [
         apply=_linear_level_refinement,
         tests=[RESOLUTION + "test_refine_cubic_is_fourth_order_and_keeps_the_nodes",
                RESOLUTION + "test_resolved_sphere_geodesics_stop_at_seventeen_nodes_and_keep_their_accuracy"],
+    ),
+    Break(
+        name="auto_tol_inverted",
+        description='tol="auto" is loose where φ carries σ and tight under the mean metric',
+        apply=_auto_tol_inverted,
+        tests=["tests/test_geodesic_tol.py::test_auto_tol_follows_the_metric"],
+    ),
+    Break(
+        name="solver_ignores_tol",
+        description="the solver runs at 1e-4 whatever tol (or tol_) says",
+        apply=_solver_gets_fixed_tol,
+        tests=["tests/test_geodesic_tol.py::test_auto_tol_follows_the_metric",
+               "tests/test_geodesic_tol.py::test_auto_tol_keeps_mean_metric_lengths_on_a_relu_decoder"],
     ),
     Break(
         name="resolution_never_accepts",
