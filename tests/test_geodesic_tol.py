@@ -83,14 +83,19 @@ def test_auto_tol_keeps_mean_metric_lengths_on_a_relu_decoder():
     assert int(np.sum(auto.n_iter)) < int(np.sum(tight.n_iter))
 
 
-def test_geodesic_fitted_before_auto_tol_keeps_its_tolerance():
+def test_tol_is_read_when_the_solver_runs(tol_seen):
+    from sklearn.exceptions import NotFittedError
+
     m = PretrainedManifold(_relu_decoder(), latent_dim=2).fit()
     Z0, Z1 = _pairs(2)
-    geo = Geodesic(manifold=m, tol=2e-4, init="linear").fit(m.inverse_transform(Z0))
-    state = geo.__getstate__()
-    del state["tol_"]  # what an older version pickled (tol was always a number then)
-    old = Geodesic.__new__(Geodesic)
-    old.__setstate__(state)
-    assert old.tol_ == 2e-4
-    np.testing.assert_allclose(old.path(Z0, Z1, latent=True).length, geo.path(Z0, Z1, latent=True).length)
-    assert pickle.loads(pickle.dumps(geo)).tol_ == geo.tol_
+    geo = Geodesic(manifold=m, init="linear")
+    with pytest.raises(NotFittedError):
+        geo.tol_
+    geo.fit(m.inverse_transform(Z0))
+    assert geo.tol_ == 1e-3
+    geo.set_params(tol=2e-4)  # like max_iter: applies without a new fit
+    assert geo.tol_ == 2e-4
+    geo.path(Z0, Z1, latent=True)
+    assert set(tol_seen) == {2e-4}
+    # a pickle (and one made before tol="auto", when tol was always a number) keeps it
+    assert pickle.loads(pickle.dumps(geo)).tol_ == 2e-4

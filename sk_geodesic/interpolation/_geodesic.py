@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..geometry.graph import LatentGraph
 from ..geometry.solvers import NEWTON_AFTER, RESOLUTION_TOL, solve_geodesic, solve_geodesic_multistart
@@ -160,7 +161,7 @@ class Geodesic(Interpolator):
     dense_graph_ : LatentGraph or None
         The graph of the second start (``None`` with one start per pair).
     tol_ : float
-        The convergence tolerance used (``tol``, or what ``"auto"`` chose).
+        The convergence tolerance in use (``tol``, or what ``"auto"`` picks).
     n_features_in_ : int
 
     Examples
@@ -231,17 +232,11 @@ class Geodesic(Interpolator):
         # pickled before resolution_tol / respace_tol existed: solved as it was then
         state.setdefault("resolution_tol", None)
         state.setdefault("respace_tol", None)
-        if "manifold_" in state and "tol_" not in state:  # fitted before tol="auto" existed
-            state["tol_"] = state["tol"]
         super().__setstate__(state)
 
     @honour_threads
     def fit(self, X, y=None):
         super().fit(X, y)
-        if isinstance(self.tol, str):  # "auto"
-            self.tol_ = AUTO_TOL_WITH_VARIANCE if self._metric_has_variance() else AUTO_TOL_MEAN_METRIC
-        else:
-            self.tol_ = float(self.tol)
         self.dense_graph_ = None
         g = self.graph_
         if self._uses_two_starts() and self.coarse_to_fine and g is not None:
@@ -251,6 +246,16 @@ class Geodesic(Interpolator):
                     self._geometry.embedding_map(), g.nodes, n_neighbors=k, dtype=self.dtype_, device=self.device_
                 )
         return self
+
+    @property
+    def tol_(self):
+        """The convergence tolerance in use: ``tol``, or what ``"auto"`` picks for the
+        fitted manifold (read when the solver runs, so ``set_params(tol=...)`` applies at
+        once, as ``max_iter`` does)."""
+        check_is_fitted(self)
+        if isinstance(self.tol, str):  # "auto"
+            return AUTO_TOL_WITH_VARIANCE if self._metric_has_variance() else AUTO_TOL_MEAN_METRIC
+        return float(self.tol)
 
     def _metric_has_variance(self):
         # a manifold without the method is treated as having walls (the careful choice)
@@ -269,9 +274,10 @@ class Geodesic(Interpolator):
         return torch.stack(self._graph_starts(Z0, Z1, [self.graph_, self.dense_graph_]))
 
     def _solve(self, Z):
-        kw = dict(max_iter=self.max_iter, tol=self.tol_, subdivisions=self.subdivisions,
+        tol = self.tol_
+        kw = dict(max_iter=self.max_iter, tol=tol, subdivisions=self.subdivisions,
                   newton_after=NEWTON_AFTER if self.second_order else None, resolution_tol=self.resolution_tol,
-                  respace_tol=self.tol_ if self.respace_tol == "auto" else self.respace_tol)
+                  respace_tol=tol if self.respace_tol == "auto" else self.respace_tol)
         if Z.ndim == 4:
             res = solve_geodesic_multistart(self._geometry.embedding_map(), Z, **kw)
         else:
