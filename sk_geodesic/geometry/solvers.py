@@ -614,7 +614,7 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
         if level > 0:
             cur = refine_cubic(cur, m)
         last = level == len(sizes) - 1
-        res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, 1e-3),
+        res = solve_energy(embed, cur, max_iter=max_iter, tol=tol if last else max(tol, COARSE_LEVEL_TOL),
                            subdivisions=s, newton_after=newton_after if last else None,
                            respace_tol=respace_tol if last else None, **kwargs)
         cur = res.Z
@@ -641,6 +641,10 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
     return SolverResult(out_Z, out_obj, out_conv, total_iter, jac, fwd, initial_objective=first_obj,
                         n_solved=n_solved, seen_length=seen)
 
+
+#: The loosest ``tol`` of the levels below the finest in :func:`solve_energy_multilevel`
+#: (they stop at ``max(tol, COARSE_LEVEL_TOL)``): the next level starts from their solution.
+COARSE_LEVEL_TOL = 1e-3
 
 #: A solved curve whose dense length exceeds the length seen by the solver's own
 #: sub-points by more than this fraction has tunnelled through a wall of φ.
