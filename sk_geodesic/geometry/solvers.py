@@ -859,7 +859,7 @@ def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
 
 
 @torch.no_grad()
-def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POINTS, tol=1e-4, subdivisions=2,
+def solve_geodesic_multistart(embed, starts, select_points=None, tol=1e-4, subdivisions=2,
                               min_points=9, refine_subdivisions=None, **kwargs):
     """:func:`solve_geodesic` from the best of several initial curves per pair.
 
@@ -884,8 +884,8 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     embed : callable
     starts : Tensor (S, B, n, d)
         ``S`` initial curves for each of ``B`` pairs (same endpoints).
-    select_points : int
-        Nodes at which the starts are compared.
+    select_points : int or None
+        Nodes at which the starts are compared (None: :data:`MULTISTART_SELECT_POINTS`).
     tol, subdivisions, min_points, **kwargs
         As in :func:`solve_geodesic`; ``subdivisions`` applies to the comparison of the
         starts.
@@ -900,6 +900,8 @@ def solve_geodesic_multistart(embed, starts, select_points=MULTISTART_SELECT_POI
     from .curves import curve_length_energy, resample
 
     S, B, n, d = starts.shape
+    if select_points is None:
+        select_points = MULTISTART_SELECT_POINTS
     rs = 2 * int(subdivisions) if refine_subdivisions is None else int(refine_subdivisions)
     if S == 1 or n <= select_points:
         res = solve_geodesic(embed, starts[0], tol=tol, subdivisions=rs, min_points=min_points, **kwargs)
