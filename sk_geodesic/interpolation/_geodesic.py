@@ -58,9 +58,8 @@ class Geodesic(Interpolator):
     tol : "auto" or float, default="auto"
         A pair has converged when a Gauss–Newton step at the finest level lowers its
         (sub-divided) energy by less than ``tol`` relative (coarser levels stop at
-        ``max(tol, 1e-3)``). ``"auto"``: 1e-3 when the
-        manifold's φ is the decoder mean alone, 1e-4
-        when it carries the decoder's σ
+        ``max(tol, 1e-3)``). ``"auto"``: 1e-3 when the manifold's φ is the decoder mean
+        alone, 1e-4 when it carries the decoder's σ
         (:meth:`~sk_geodesic.manifolds.GenerativeManifold.metric_has_variance`); the
         value used is ``tol_``. Measured on the bench's MNIST decoders (64 pairs, one
         thread, :ref:`benchmarks`): under a mean metric the last iterations of the
@@ -68,9 +67,9 @@ class Geodesic(Interpolator):
         1e-4 made ReLU decoders 1.25-1.7x faster with mean length ratios 1e-5-1.6e-4
         higher (one pair 2e-3 longer: there Gauss–Newton crawls while nodes cross the
         decoder's kinks), and left smooth decoders' lengths unchanged (time within
-        run-to-run noise); under the expected
-        metric the finest level still shortens curves across σ walls, and 1e-3 left
-        the 8-D decoder's curves 0.2 % long on average (1e-4: 0.02 %).
+        run-to-run noise); under the expected metric the finest level still shortens
+        curves across σ walls, and 1e-3 left the 8-D decoder's curves 0.2 % long on
+        average (1e-4: 0.02 %).
     respace_tol : "auto", float or None, default=None
         At the finest level, once two consecutive steps each change a pair's length (the
         chords at the energy's sample points) by at most ``respace_tol`` relative while
