@@ -156,14 +156,29 @@ def _value_and_jacobian(embed):
     return value_and_jacobian
 
 
-def _value_jacobian_and_curvature(embed):
+def _value_jacobian_and_curvature(embed, curvature_part=None):
     """(N, d), (N, D) -> (φ (N, D), J (N, D, d), H (N, d, d)) with H_p = ∇²(φ · w_p).
 
     One forward-over-reverse pass: the JVP, along e_k, of z ↦ (φ(z), J(z)ᵀw) gives
     column k of every J and of every curvature block ∂(Jᵀw)/∂z at once (about 2–3
     Jacobian passes of work, instead of a Jacobian pass plus a separate Hessian pass).
+
+    With ``curvature_part = (ψ, columns)``, where ψ(z) = φ(z)[:, columns], H is the
+    curvature of that part alone, ∇²(ψ · w_p[columns]): a Jacobian pass of φ plus a
+    forward-over-reverse pass of ψ, cheaper where ψ is a small network beside a large one.
     """
     from torch.func import vjp
+
+    if curvature_part is not None:
+        part, columns = curvature_part
+        value_and_jacobian = _value_and_jacobian(embed)
+        part_curvature = _value_jacobian_and_curvature(part)
+
+        def value_jacobian_and_part_curvature(Z, W):
+            J, y = value_and_jacobian(Z)
+            return y, J, part_curvature(Z, W[:, columns])[2]
+
+        return value_jacobian_and_part_curvature
 
     def value_jacobian_and_curvature(Z, W):
         n, d = Z.shape
@@ -303,6 +318,7 @@ def solve_energy(
     subdivisions=1,
     newton_after=None,
     respace_tol=None,
+    curvature_part=None,
 ):
     """Minimise F(Z) = Σ‖φ(p_{k+1}) − φ(p_k)‖² + w·Σ_k h(z_k) over interior nodes.
 
@@ -360,6 +376,12 @@ def solve_energy(
         and a pair can spend tens of iterations that change its length by less than
         1e-4. The energy test still decides convergence. Ignored with a
         ``point_penalty``. ``None``: never re-space.
+    curvature_part : tuple (callable, slice) or None, default=None
+        ``(ψ, columns)`` with ψ(z) = φ(z)[:, columns]: the Newton steps add the
+        second-order term of these columns of φ only (Gauss–Newton's for the others).
+        Where φ = [μ, σ] and σ's steep walls make Gauss–Newton crawl, the curvature of
+        σ, a small network, is what the Newton step needs; that of the decoder mean
+        costs a forward-over-reverse pass through the large network. ``None``: all of φ.
 
     Returns
     -------
@@ -388,7 +410,7 @@ def solve_energy(
     use_penalty = point_penalty is not None and bool((w_pen > 0).any())
     value_jac = _value_and_jacobian(embed)
     newton = newton_after is not None
-    value_jac_curv = _value_jacobian_and_curvature(embed) if newton else None
+    value_jac_curv = _value_jacobian_and_curvature(embed, curvature_part) if newton else None
     lam = torch.full((B,), float(damping), dtype=dt, device=dev)
     eye = torch.eye(d, dtype=torch.float64, device=dev)
     ends = embed(torch.cat([Z[:, 0], Z[:, -1]]))
@@ -741,6 +763,7 @@ def solve_geodesic(
     newton_after=NEWTON_AFTER,
     resolution_tol=None,
     respace_tol=None,
+    curvature_part=None,
 ):
     """Faithful geodesics: minimise the sub-divided energy, report dense lengths.
 
@@ -764,7 +787,8 @@ def solve_geodesic(
     level's solve saw, and ``GeodesicResult.n_solved`` says at how many nodes each pair
     was solved. ``respace_tol`` (default ``None``; :class:`~sk_geodesic.interpolation.Geodesic`
     passes its ``tol``) re-spaces the nodes of curves whose length has settled at the
-    finest level of each solve (see :func:`solve_energy`).
+    finest level of each solve (see :func:`solve_energy`). ``curvature_part`` restricts the
+    Newton steps' second-order term to some columns of φ (see :func:`solve_energy`).
 
     Returns
     -------
@@ -778,9 +802,9 @@ def solve_geodesic(
         if coarse_to_fine:
             return solve_energy_multilevel(embed, Zinit, max_iter=max_iter, tol=tol, min_points=min_points,
                                            subdivisions=s, newton_after=newton_after, resolution_tol=resolution_tol,
-                                           respace_tol=respace_tol)
+                                           respace_tol=respace_tol, curvature_part=curvature_part)
         return solve_energy(embed, Zinit, max_iter=max_iter, tol=tol, subdivisions=s, newton_after=newton_after,
-                            respace_tol=respace_tol)
+                            respace_tol=respace_tol, curvature_part=curvature_part)
 
     s = int(subdivisions)
     res = solve(Z, s)

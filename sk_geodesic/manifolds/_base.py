@@ -65,6 +65,20 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return False
 
+    def variance_map(self):
+        """σ(z), the part of φ = [μ(z), σ(z)] that carries the decoder's variance, or ``None``.
+
+        Returns ``(σ, columns)``: a Torch callable ``(N, d) -> (N, D_σ)`` and the slice of
+        φ's columns it fills, so that ``σ(z) == φ(z)[:, columns]``. The geodesic solver's
+        Newton steps take the second-order term of this part only (see
+        :func:`~sk_geodesic.geometry.solve_energy`'s ``curvature_part``): the steep
+        walls of σ are what Gauss–Newton cannot follow, and σ is the cheaper network to
+        differentiate twice. ``None`` (the base class, and any φ without σ): the Newton
+        steps use all of φ.
+        """
+        check_is_fitted(self)
+        return None
+
     def latent_reference_points(self):
         """Latent codes of the training data (for graph geodesics), or ``None``."""
         check_is_fitted(self)

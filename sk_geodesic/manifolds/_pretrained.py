@@ -247,13 +247,22 @@ class PretrainedManifold(GenerativeManifold):
         x = self._decode(z)
         if self.std_network_ is None:
             return x
-        s = self.std_network_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1).to(z.dtype)
-        return torch.cat([x, s], dim=-1)
+        return torch.cat([x, self._sigma(z)], dim=-1)
 
     def metric_has_variance(self):
         """``True`` when a ``std_network`` was given (φ = [decoder(z), σ(z)])."""
         check_is_fitted(self)
         return self.std_network_ is not None
+
+    def variance_map(self):
+        """``(σ, columns)`` of the ``std_network`` (the columns after the decoder's), or ``None``."""
+        check_is_fitted(self)
+        if self.std_network_ is None:
+            return None
+        return self._sigma, slice(int(np.prod(self.output_shape_)), None)
+
+    def _sigma(self, z):
+        return self.std_network_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1).to(z.dtype)
 
     @property
     def _log_density(self):

@@ -310,6 +310,15 @@ class VAE(GenerativeManifold):
         check_is_fitted(self)
         return self.std_network != "constant"
 
+    def variance_map(self):
+        """``(σ, slice(n_features_in_, None))``: the decoder's σ network and its columns of φ.
+
+        ``None`` for ``std_network="constant"`` (see :meth:`metric_has_variance`).
+        """
+        if not self.metric_has_variance():
+            return None
+        return self.module_.dec_std, slice(self.n_features_in_, None)
+
     def _log_density(self, z):
         return self.log_density_module_(z)
 

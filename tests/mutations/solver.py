@@ -155,6 +155,46 @@ def _newton_step_always_trusted(mp):
     mp.setattr(solvers, "_model_decrease", lambda diag, lower, grad, step: grad.new_full(grad.shape[:1], -float("inf")))
 
 
+
+def _part_curvature_wrong_columns(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # the part's curvature weighted by the residuals of φ's first columns (μ's) instead of its own
+    original = solvers._value_jacobian_and_curvature
+
+    def wrong(embed, curvature_part=None):
+        f = original(embed, curvature_part)
+        if curvature_part is None:
+            return f
+        columns = curvature_part[1]
+
+        def g(Z, W):
+            width = W[:, columns].shape[1]
+            shifted = W.clone()
+            shifted[:, columns] = W[:, :width]
+            return f(Z, shifted)
+
+        return g
+
+    mp.setattr(solvers, "_value_jacobian_and_curvature", wrong)
+
+
+def _geodesic_ignores_variance_map(mp):
+    from sk_geodesic.interpolation import Geodesic
+
+    # Newton steps always take the curvature of all of φ
+    mp.setattr(Geodesic, "_curvature_part", lambda self: None)
+
+
+def _variance_map_names_the_mean(mp):
+    from sk_geodesic.manifolds import VAE, PretrainedManifold
+
+    # the "σ" handed to the solver is the decoder mean, at φ's first columns
+    mp.setattr(VAE, "variance_map", lambda self: (self.module_.dec_mean, slice(0, self.n_features_in_))
+               if self.metric_has_variance() else None)
+    mp.setattr(PretrainedManifold, "variance_map", lambda self: (self._decode, slice(0, self.n_features_in_))
+               if self.std_network_ is not None else None)
+
 NEWTON = "tests/test_solver_newton.py::"
 FAITHFUL = "tests/test_solver_faithful.py::"
 
@@ -387,6 +427,24 @@ BREAKS = [
         description="a damped Newton step is taken whenever it beats the Gauss-Newton one, however little it gains",
         apply=_newton_step_always_trusted,
         tests=[NEWTON + "test_newton_steps_reach_the_minimum_where_gauss_newton_stops_short"],
+    ),
+    Break(
+        name="newton_part_curvature_wrong_columns",
+        description="the curvature of φ's σ part weighted by the residuals of the wrong columns",
+        apply=_part_curvature_wrong_columns,
+        tests=[NEWTON + "test_part_curvature_is_the_curvature_of_those_columns"],
+    ),
+    Break(
+        name="geodesic_ignores_variance_map",
+        description="Geodesic's Newton steps never restrict the curvature to σ",
+        apply=_geodesic_ignores_variance_map,
+        tests=["tests/test_variance_map.py::test_geodesic_hands_the_variance_part_to_the_solver"],
+    ),
+    Break(
+        name="variance_map_names_the_mean",
+        description="VAE / PretrainedManifold.variance_map return the decoder mean and its columns",
+        apply=_variance_map_names_the_mean,
+        tests=["tests/test_variance_map.py::test_variance_map_is_the_sigma_columns_of_phi"],
     ),
     Break(
         name="auto_init_never_graph",
