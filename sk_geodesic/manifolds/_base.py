@@ -69,12 +69,12 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         """σ(z), the part of φ = [μ(z), σ(z)] that carries the decoder's variance, or ``None``.
 
         Returns ``(σ, columns)``: a Torch callable ``(N, d) -> (N, D_σ)`` and the slice of
-        φ's columns it fills, so that ``σ(z) == φ(z)[:, columns]``. The geodesic solver's
-        Newton steps take the second-order term of this part only (see
-        :func:`~sk_geodesic.geometry.solve_energy`'s ``curvature_part``): the steep
-        walls of σ are what Gauss–Newton cannot follow, and σ is the cheaper network to
-        differentiate twice. ``None`` (the base class, and any φ without σ): the Newton
-        steps use all of φ.
+        φ's columns it fills, so that ``σ(z) == φ(z)[:, columns]``. With
+        ``Geodesic(second_order="variance")`` the solver's Newton steps take the
+        second-order term of this part only (``curvature_part`` of
+        :func:`~sk_geodesic.geometry.solve_energy`): the steep walls of σ are what
+        Gauss–Newton cannot follow, and σ is the cheaper network to differentiate twice.
+        ``None`` (the base class, and any φ without σ): the Newton steps use all of φ.
         """
         check_is_fitted(self)
         return None
