@@ -12,25 +12,16 @@ them. Used for the density-regularised rows of :ref:`pole_benchmark` (round 18):
 """
 
 import argparse
-import importlib.util
 import json
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from pole_probe import _benchmark  # the benchmark module, loaded from examples/
 
 BASE = dict(latent_dim=3, hidden_sizes=(256, 64), activation="elu", output_activation="sigmoid", epochs=100,
             batch_size=32, learning_rate=1e-3, random_state=0,
             lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
-
-
-def _benchmark():
-    path = Path(__file__).resolve().parents[1] / "examples" / "pole_benchmark.py"
-    spec = importlib.util.spec_from_file_location("_pole_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def interpolators(model, n_points):
