@@ -20,7 +20,9 @@ Honest by construction:
   labelled (``second_order=False``: Gauss–Newton steps only, the solver before Newton
   steps were added; ``multi_start=False``: one graph start per pair, the default before
   round 6; ``resolution_tol=None``: every pair solved at every level up to 65 nodes,
-  the default before round 13).
+  the default before round 13; ``second_order='variance'``, on the expected-metric
+  decoders only: Newton steps with σ's curvature alone, an option since round 18 and not
+  yet in the tables of ``docs/``, which were measured before it).
 
 Usage::
 
@@ -102,6 +104,8 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
             "Geodesic(multi_start=False)": Geodesic(manifold=man, multi_start=False).fit(X[::5]),
             "Geodesic(resolution_tol=None)": Geodesic(manifold=man, resolution_tol=None).fit(X[::5]),
         }
+        if man.variance_map() is not None:  # the same as the default where φ has no σ part
+            methods["Geodesic(second_order='variance')"] = Geodesic(manifold=man, second_order="variance").fit(X[::5])
         with warnings.catch_warnings():  # warm-up (lazy imports, first-call overheads), not timed
             warnings.simplefilter("ignore")
             for est in methods.values():
