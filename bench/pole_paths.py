@@ -7,7 +7,7 @@ benchmark's 80 % split and scores several interpolators over the 80° azimuth in
 the true ones and the median α-retrieval error, as ``examples/pole_benchmark.py`` scores
 them. Used for the density-regularised rows of :ref:`pole_benchmark` (round 18)::
 
-    python bench/pole_paths.py                                  # ~3 minutes, one thread
+    python bench/pole_paths.py                                  # ~3.5 minutes, one thread
     python bench/pole_paths.py '{"density_components": 64}' --methods linear drg-latent
 """
 
