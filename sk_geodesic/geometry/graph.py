@@ -155,6 +155,101 @@ class LatentGraph:
         A = sp.coo_matrix((w, (r, c)), shape=(N + q, N + q)).tocsr()
         return A.maximum(A.T).tocsr(), np.vstack([self.nodes, Q]) if q else self.nodes
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_adjacency_cache", None)  # rebuilt on demand
+        state.pop("_node_embedding_cache", None)
+        return state
+
+    def adjacency(self):
+        """Symmetric adjacency (csr, ``(N, N)``) of the node–node edges; built once."""
+        A = getattr(self, "_adjacency_cache", None)
+        if A is None:
+            A = self.with_queries(np.zeros((0, self.nodes.shape[1])))[0]
+            self._adjacency_cache = A
+        return A
+
+    def _node_embedding(self):
+        """φ at the nodes, ``(N, D)``; computed once (the end points of every query edge)."""
+        X = getattr(self, "_node_embedding_cache", None)
+        if X is None:
+            with torch.no_grad():
+                Z = torch.as_tensor(self.nodes, dtype=self.dtype, device=self.device)
+                X = torch.cat([self.embed(Z[i : i + self.chunk_size]) for i in range(0, len(Z), self.chunk_size)])
+            self._node_embedding_cache = X
+        return X
+
+    def _query_edge_lengths(self, Q, rows, cols):
+        """Weights of the edges ``Q[rows[e]]`` – ``nodes[cols[e]]``, as :meth:`_lengths`
+        measures them, with φ evaluated once per query point and taken from
+        :meth:`_node_embedding` at the nodes (half the decoder passes of measuring
+        every edge from scratch at 4 points per edge)."""
+        if getattr(self, "segment_factor", None) is not None or self.n_edge_points < 3 or not len(rows):
+            return self._lengths(Q[rows], self.nodes[cols]) if len(rows) else np.zeros(0)
+        k = self.n_edge_points
+        t = torch.linspace(0.0, 1.0, k, dtype=self.dtype, device=self.device)[1:-1]
+        out = []
+        with torch.no_grad():
+            XQ = self.embed(torch.as_tensor(Q, dtype=self.dtype, device=self.device))
+            XN = self._node_embedding()
+            per_chunk = max(1, self.chunk_size // (k - 2))
+            for i in range(0, len(rows), per_chunk):
+                r = torch.as_tensor(rows[i : i + per_chunk], device=self.device)
+                c = torch.as_tensor(cols[i : i + per_chunk], device=self.device)
+                za = torch.as_tensor(Q, dtype=self.dtype, device=self.device)[r]
+                zb = torch.as_tensor(self.nodes, dtype=self.dtype, device=self.device)[c]
+                inner = za[:, None] + t[None, :, None] * (zb - za)[:, None]
+                Xi = self.embed(inner.reshape(-1, za.shape[1])).reshape(len(r), k - 2, -1)
+                X = torch.cat([XQ[r][:, None], Xi, XN[c][:, None]], 1)
+                out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).sum(-1).cpu().numpy())
+        w = np.maximum(np.concatenate(out).astype(np.float64), 1e-12)
+        p = getattr(self, "edge_power", 1.0)
+        return w if p == 1.0 else np.maximum(w**p, 1e-300)
+
+    def pair_paths(self, Z0, Z1, n_points, limit=None):
+        """Shortest graph paths from each ``Z0[b]`` to ``Z1[b]``, independent of the other pairs.
+
+        Each start is joined to its ``n_neighbors`` nearest nodes by edges that only leave
+        it, each end by edges that only enter it, so a path runs start → nodes → end and
+        never through another pair's end point: a pair gets the same path alone as in
+        any batch (with undirected query edges, one pair's end point could be a shortcut
+        for another).
+
+        ``limit`` (array (B,) or None): search each pair's path only up to this graph
+        length (Dijkstra stops there); a pair with no shorter path gets ``ok=False``. A
+        caller that only wants paths shorter than, say, the straight segment saves most
+        of the search.
+
+        Returns
+        -------
+        curves : ndarray (B, n_points, d)
+            The paths resampled evenly in graph length (straight segments where
+            ``ok`` is False).
+        lengths : ndarray (B,)
+            Graph lengths (``inf`` where no path joins the pair).
+        ok : ndarray (B,) bool
+        """
+        Z0 = np.asarray(Z0, dtype=np.float64)
+        Z1 = np.asarray(Z1, dtype=np.float64)
+        N, B = len(self.nodes), len(Z0)
+        base = self.adjacency().tocoo()
+        r0, c0 = knn_edges(Z0, self.nodes, self.n_neighbors)
+        r1, c1 = knn_edges(Z1, self.nodes, self.n_neighbors)
+        w = self._query_edge_lengths(np.vstack([Z0, Z1]), np.concatenate([r0, B + r1]), np.concatenate([c0, c1]))
+        rows = np.concatenate([base.row, N + r0, c1])  # start b is node N + b, end b is N + B + b
+        cols = np.concatenate([base.col, c0, N + B + r1])
+        A = sp.coo_matrix((np.concatenate([base.data, w]), (rows, cols)), shape=(N + 2 * B, N + 2 * B)).tocsr()
+        if limit is None:
+            dist, pred = dijkstra(A, directed=True, indices=N + np.arange(B), return_predecessors=True)
+        else:
+            dist = np.empty((B, A.shape[0]))
+            pred = np.empty((B, A.shape[0]), dtype=np.int32)
+            for b, radius in enumerate(np.broadcast_to(np.asarray(limit, dtype=np.float64), (B,))):
+                dist[b], pred[b] = dijkstra(A, directed=True, indices=N + b, return_predecessors=True, limit=radius)
+        nodes = np.vstack([self.nodes, Z0, Z1])
+        return _curves_from_predecessors(dist, pred, np.arange(B), N + np.arange(B), N + B + np.arange(B),
+                                         nodes, n_points)
+
     def n_components(self):
         A, _ = self.with_queries(np.zeros((0, self.nodes.shape[1])))
         return connected_components(A, directed=False)[0]
@@ -188,13 +283,19 @@ def graph_curves(A, nodes, sources, targets, n_points):
     A pair with no connecting path gets its straight segment and ``ok=False``.
     """
     dist, pred, inverse = shortest_paths(A, sources)
+    return _curves_from_predecessors(dist, pred, inverse, sources, targets, nodes, n_points)
+
+
+def _curves_from_predecessors(dist, pred, rows, sources, targets, nodes, n_points):
+    """The paths ``sources[b]`` → ``targets[b]`` of a Dijkstra run (row ``rows[b]`` of
+    ``dist``/``pred``), resampled evenly in graph length; see :func:`graph_curves`."""
     B = len(sources)
     d = nodes.shape[1]
     curves = np.empty((B, n_points, d))
     lengths = np.empty(B)
     ok = np.ones(B, dtype=bool)
     for b in range(B):
-        row = inverse[b]
+        row = rows[b]
         s, t = sources[b], targets[b]
         lengths[b] = dist[row, t]
         if not np.isfinite(dist[row, t]):

@@ -31,7 +31,7 @@ from .._utils import (
     to_numpy,
 )
 from ..geometry import curve_length, curve_length_energy, embed_curve, linear_curve
-from ..geometry.graph import LatentGraph, check_connected, graph_curves, shortest_paths
+from ..geometry.graph import LatentGraph
 
 
 @dataclass
@@ -378,10 +378,7 @@ class Interpolator(BaseEstimator):
             if self.init == "linear" or graph is None:
                 starts.append(line)
                 continue
-            B = len(Z0)
-            A, nodes = graph.with_queries(np.vstack([Z0, Z1]))
-            N = len(graph.nodes)
-            curves, graph_len, ok = graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), self.n_points)
+            limit = None
             if self.init == "auto":
                 if line_len is None:
                     # a choice between two starts, not a reported length: the segment's
@@ -390,6 +387,11 @@ class Interpolator(BaseEstimator):
                     with torch.no_grad():
                         coarse = linear_curve(t0, t1, AUTO_LINE_POINTS)
                         line_len = curve_length(self._geometry.embedding_map(), coarse, 1).cpu().numpy()
+                # only a graph path shorter than the segment is used: search no further
+                limit = line_len
+            B = len(Z0)
+            curves, graph_len, ok = graph.pair_paths(Z0, Z1, self.n_points, limit=limit)
+            if self.init == "auto":
                 use_graph = ok & (graph_len < line_len)
                 curves = np.where(use_graph[:, None, None], curves, line.cpu().numpy())
             elif not ok.all():

@@ -126,7 +126,56 @@ def _length_ratio_inverted(mp):
     patch_everywhere(mp, path, "length_ratio", lambda model, Z: 1.0 / original(model, Z))
 
 
+
+T_STARTS = "tests/test_graph_starts.py"
+
+
+def _starts_through_other_queries(mp):
+    import numpy as np
+
+    from sk_geodesic.geometry.graph import LatentGraph, graph_curves
+
+    def pair_paths(self, Z0, Z1, n_points, limit=None):  # every end point a node of one undirected graph
+        A, nodes = self.with_queries(np.vstack([Z0, Z1]))
+        N, B = len(self.nodes), len(Z0)
+        return graph_curves(A, nodes, N + np.arange(B), N + B + np.arange(B), n_points)
+
+    mp.setattr(LatentGraph, "pair_paths", pair_paths)
+
+
+def _query_edges_skip_the_node(mp):
+    import numpy as np
+    import torch
+
+    from sk_geodesic.geometry.graph import LatentGraph
+
+    original = LatentGraph._node_embedding
+
+    def shifted(self):  # φ of the wrong nodes: each query edge ends at its neighbour's neighbour in the list
+        return torch.roll(original(self), 1, dims=0)
+
+    mp.setattr(LatentGraph, "_node_embedding", shifted)
+
+
+def _limit_ignored(mp):
+    from sk_geodesic.geometry.graph import LatentGraph
+
+    original = LatentGraph.pair_paths
+
+    def pair_paths(self, Z0, Z1, n_points, limit=None):
+        return original(self, Z0, Z1, n_points)
+
+    mp.setattr(LatentGraph, "pair_paths", pair_paths)
+
 BREAKS = [
+    Break("graph_start_through_other_queries", "a pair's graph start may pass through another pair's end point",
+          _starts_through_other_queries,
+          [f"{T_STARTS}::test_pair_paths_do_not_pass_through_other_pairs_end_points",
+           f"{T_STARTS}::test_geodesic_graph_start_is_the_same_alone_and_in_a_batch"]),
+    Break("query_edges_wrong_node_embedding", "query edges end at the cached embedding of another node",
+          _query_edges_skip_the_node, [f"{T_STARTS}::test_pair_paths_reuse_node_embeddings_exactly"]),
+    Break("pair_paths_limit_ignored", "pair_paths searches beyond its limit", _limit_ignored,
+          [f"{T_STARTS}::test_pair_paths_do_not_pass_through_other_pairs_end_points"]),
     Break(
         name="solver_no_iterations",
         description="solve_energy returns its initial (straight) curve",
