@@ -32,7 +32,9 @@ Run::
 
 Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DIR``
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
-``--hidden-sizes 256 64``, ``--epochs``, ``--n-init N`` (every autoencoder row keeps the
+``--hidden-sizes 256 64``, ``--architecture conv`` (the autoencoder rows use
+:class:`~sk_geodesic.manifolds.AEAI`'s small convolutional networks; the VAE rows stay
+MLPs), ``--epochs``, ``--n-init N`` (every autoencoder row keeps the
 best of N trainings by final training loss), ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
 the protocol adapts to the grid it is given).
 """
@@ -100,14 +102,16 @@ def intervals(params, kind, length, step, start_stride=1):
 
 
 # -- models --------------------------------------------------------------------------------------
-def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1):
+def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1, architecture="mlp"):
     from sk_geodesic.manifolds import AEAI, VAE
 
     net = dict(latent_dim=latent_dim, hidden_sizes=tuple(hidden_sizes), activation="elu", output_activation="sigmoid")
     train = dict(epochs=epochs, batch_size=32, learning_rate=1e-3, random_state=seed)
     zero = dict(lambda_adversarial=0.0, lambda_cycle=0.0, lambda_smoothness=0.0)
-    # every autoencoder row keeps the best of n_init trainings by its final loss (1: one training)
-    ae = dict(n_init=n_init)
+    # every autoencoder row keeps the best of n_init trainings by its final loss (1: one training);
+    # with architecture="conv" the autoencoder rows use AEAI's small convolutional networks
+    # (the VAE rows stay MLPs: the VAE has no convolutional variant)
+    ae = dict(n_init=n_init) | ({"architecture": "conv"} if architecture == "conv" else {})
     return {
         "AE": AEAI(**net, **train, **zero, **ae),
         "R+A": AEAI(**net, **train, lambda_cycle=0.0, lambda_smoothness=0.0, **ae),
@@ -192,6 +196,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 64])
+    parser.add_argument("--architecture", choices=["mlp", "conv"], default="mlp",
+                        help="networks of the autoencoder rows (AE, AEAI, ablation); the VAE rows stay MLPs")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--n-init", type=int, default=1,
                         help="autoencoder rows: keep the best of N trainings by final training loss")
@@ -222,9 +228,10 @@ def main(argv=None):
     methods = args.methods or METHODS_MAIN + METHODS_ABLATION[1:3]
     label = "QUICK run (fewer epochs, lengths and intervals; not the full protocol)" if quick else "full protocol"
     print(f"pole benchmark -- {label}: {len(X)} images, {len(train)} for training, seed {args.seed}, "
-          f"latent_dim {args.latent_dim}, hidden {tuple(args.hidden_sizes)}, {epochs} epochs")
+          f"latent_dim {args.latent_dim}, hidden {tuple(args.hidden_sizes)}, {epochs} epochs"
+          + (", convolutional autoencoders" if args.architecture == "conv" else ""))
 
-    specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes, args.n_init)
+    specs = model_specs(args.latent_dim, epochs, args.seed, args.hidden_sizes, args.n_init, args.architecture)
     needed = set()
     for m in methods:
         if m == "cross-dissolve":
@@ -238,7 +245,7 @@ def main(argv=None):
             print(f"  trained {name:6s} in {train_seconds[name]:6.1f} s (0 = cached)", flush=True)
 
     results = {"label": label, "seed": args.seed, "epochs": epochs, "latent_dim": args.latent_dim,
-               "hidden_sizes": list(args.hidden_sizes), "n_init": args.n_init,
+               "hidden_sizes": list(args.hidden_sizes), "n_init": args.n_init, "architecture": args.architecture,
                "n_images": len(X), "n_train": len(train), "lengths": lengths, "methods": {}}
     for m in methods:
         t0 = time.perf_counter()
@@ -299,6 +306,8 @@ def markdown_table(results):
     lines = [f"*{results['label']}; seed {results['seed']}, {results['epochs']} epochs, latent_dim "
              f"{results['latent_dim']}, hidden {hidden}"
              + (f", n_init {results['n_init']}" if results.get("n_init", 1) > 1 else "")
+             + (", convolutional autoencoders (AE, AEAI and ablation rows; the VAE rows are MLPs)"
+                if results.get("architecture") == "conv" else "")
              + f", {results['n_train']} training images of "
              f"{results['n_images']}.*", ""]
     first = next(iter(results["methods"].values()))

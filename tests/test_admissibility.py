@@ -205,6 +205,11 @@ def test_pole_benchmark_n_init_reaches_every_autoencoder_row():
     specs = pb.model_specs(3, 5, 0, (8,), n_init=3)
     assert all(specs[k].n_init == 3 for k in rows)
     assert specs["AEAI refined"].refine_epochs == pb.REFINE_EPOCHS
+    # --architecture conv: every autoencoder row convolutional, the VAE rows (no conv variant) MLPs
+    assert all(pb.model_specs(3, 5, 0, (8,))[k].architecture == "mlp" for k in rows)
+    conv = pb.model_specs(3, 5, 0, (8,), architecture="conv")
+    assert all(conv[k].architecture == "conv" for k in rows)
+    assert all("architecture" not in conv[k].get_params() for k in ("VAE", "β-VAE"))
 
 
 def _pole_80_linear(model_params):

@@ -90,6 +90,9 @@ class Geodesic(Interpolator):
         ``"auto"`` builds that graph (over at most 2000 codes, when the manifold has
         codes or an encoder) and starts each pair from the shorter of its graph path
         and its straight segment; ``"linear"`` always starts from the straight segment.
+        A pair's graph path joins its end points to the graph by edges into and out of
+        the graph only, so it never runs through another pair's end point: a pair starts
+        from the same curve alone as in any batch.
     n_neighbors : int, default=10
     coarse_to_fine : bool, default=True
         Solve on a coarse curve first and double its resolution up to ``n_points``
