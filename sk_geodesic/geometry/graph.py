@@ -190,14 +190,15 @@ class LatentGraph:
         t = torch.linspace(0.0, 1.0, k, dtype=self.dtype, device=self.device)[1:-1]
         out = []
         with torch.no_grad():
-            XQ = self.embed(torch.as_tensor(Q, dtype=self.dtype, device=self.device))
+            Qt = torch.as_tensor(Q, dtype=self.dtype, device=self.device)
+            Nt = torch.as_tensor(self.nodes, dtype=self.dtype, device=self.device)
+            XQ = self.embed(Qt)
             XN = self._node_embedding()
             per_chunk = max(1, self.chunk_size // (k - 2))
             for i in range(0, len(rows), per_chunk):
                 r = torch.as_tensor(rows[i : i + per_chunk], device=self.device)
                 c = torch.as_tensor(cols[i : i + per_chunk], device=self.device)
-                za = torch.as_tensor(Q, dtype=self.dtype, device=self.device)[r]
-                zb = torch.as_tensor(self.nodes, dtype=self.dtype, device=self.device)[c]
+                za, zb = Qt[r], Nt[c]
                 inner = za[:, None] + t[None, :, None] * (zb - za)[:, None]
                 Xi = self.embed(inner.reshape(-1, za.shape[1])).reshape(len(r), k - 2, -1)
                 X = torch.cat([XQ[r][:, None], Xi, XN[c][:, None]], 1)
@@ -244,7 +245,9 @@ class LatentGraph:
         else:
             dist = np.empty((B, A.shape[0]))
             pred = np.empty((B, A.shape[0]), dtype=np.int32)
-            for b, radius in enumerate(np.broadcast_to(np.asarray(limit, dtype=np.float64), (B,))):
+            radii = np.broadcast_to(np.asarray(limit, dtype=np.float64), (B,))
+            radii = np.where(np.isnan(radii), np.inf, radii)  # no usable bound: search everything
+            for b, radius in enumerate(radii):
                 dist[b], pred[b] = dijkstra(A, directed=True, indices=N + b, return_predecessors=True, limit=radius)
         nodes = np.vstack([self.nodes, Z0, Z1])
         return _curves_from_predecessors(dist, pred, np.arange(B), N + np.arange(B), N + B + np.arange(B),
