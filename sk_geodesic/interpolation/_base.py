@@ -158,7 +158,8 @@ class Interpolator(BaseEstimator):
         points (when there are any) and starts each pair from whichever of the two
         curves is shorter: the graph path where the straight segment crosses a
         costly region (high decoder variance between groups of codes), the straight
-        segment elsewhere.
+        segment elsewhere. Each pair's graph path is its own (it never passes through
+        another pair's end point), so a pair starts alike alone and in any batch.
     n_neighbors : int
         Neighbours per node of that graph.
     device : str
