@@ -305,6 +305,7 @@ def markdown_table(results):
     hidden = tuple(results.get("hidden_sizes", (256, 64)))
     lines = [f"*{results['label']}; seed {results['seed']}, {results['epochs']} epochs, latent_dim "
              f"{results['latent_dim']}, hidden {hidden}"
+             + (" (VAE rows)" if results.get("architecture") == "conv" else "")
              + (f", n_init {results['n_init']}" if results.get("n_init", 1) > 1 else "")
              + (", convolutional autoencoders (AE, AEAI and ablation rows; the VAE rows are MLPs)"
                 if results.get("architecture") == "conv" else "")
