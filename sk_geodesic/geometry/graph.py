@@ -136,8 +136,12 @@ class LatentGraph:
             self.embed, Za, Zb, self.n_edge_points, chunk, self.dtype, self.device, fixed_shape,
             getattr(self, "segment_factor", None),
         )
-        # zero-length edges (duplicate points) would vanish from a sparse matrix
-        w = np.maximum(w, 1e-12)
+        return self._weights(w)
+
+    def _weights(self, lengths):
+        """Edge weights from φ-lengths: floored (zero-length edges, from duplicate points,
+        would vanish from a sparse matrix) and raised to ``edge_power``."""
+        w = np.maximum(lengths, 1e-12)
         p = getattr(self, "edge_power", 1.0)
         return w if p == 1.0 else np.maximum(w**p, 1e-300)
 
@@ -203,9 +207,7 @@ class LatentGraph:
                 Xi = self.embed(inner.reshape(-1, za.shape[1])).reshape(len(r), k - 2, -1)
                 X = torch.cat([XQ[r][:, None], Xi, XN[c][:, None]], 1)
                 out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).sum(-1).cpu().numpy())
-        w = np.maximum(np.concatenate(out).astype(np.float64), 1e-12)
-        p = getattr(self, "edge_power", 1.0)
-        return w if p == 1.0 else np.maximum(w**p, 1e-300)
+        return self._weights(np.concatenate(out).astype(np.float64))
 
     def pair_paths(self, Z0, Z1, n_points, limit=None):
         """Shortest graph paths from each ``Z0[b]`` to ``Z1[b]``, independent of the other pairs.
@@ -254,8 +256,7 @@ class LatentGraph:
                                          nodes, n_points)
 
     def n_components(self):
-        A, _ = self.with_queries(np.zeros((0, self.nodes.shape[1])))
-        return connected_components(A, directed=False)[0]
+        return connected_components(self.adjacency(), directed=False)[0]
 
 
 def shortest_paths(A, sources, targets=None):
@@ -383,8 +384,7 @@ def query_distances(graph, sources, Q, n_jobs=None, chunk_size=128):
     D : ndarray of shape (len(sources), len(Q))
     """
     Q = np.asarray(Q, dtype=np.float64)
-    A, _ = graph.with_queries(np.zeros((0, graph.nodes.shape[1])))
-    D = multi_source_distances(A, sources, n_jobs=n_jobs, chunk_size=chunk_size)
+    D = multi_source_distances(graph.adjacency(), sources, n_jobs=n_jobs, chunk_size=chunk_size)
     if not len(Q):
         return np.zeros((D.shape[0], 0))
     qr, qc = knn_edges(Q, graph.nodes, graph.n_neighbors)
