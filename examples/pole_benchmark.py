@@ -34,7 +34,8 @@ Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DI
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
 ``--hidden-sizes 256 64``, ``--architecture conv`` (the autoencoder rows use
 :class:`~sk_geodesic.manifolds.AEAI`'s small convolutional networks; the VAE rows stay
-MLPs), ``--epochs``, ``--n-init N`` (every autoencoder row keeps the
+MLPs), ``--epochs``, ``--n-jobs N`` (train N models at once, one process and one Torch
+thread each: ``--n-jobs 2`` on a 2-core machine), ``--n-init N`` (every autoencoder row keeps the
 best of N trainings by final training loss), ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
 the protocol adapts to the grid it is given).
 """
@@ -123,7 +124,12 @@ def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1, arch
     }
 
 
-def fit_cached(name, est, X, cache):
+def fit_cached(name, est, X, cache, threads=None):
+    """``est`` fitted on ``X`` (from ``cache`` when there) and its training seconds (0 = cached)."""
+    if threads is not None:  # a joblib worker: one Torch thread, as the main process
+        import torch
+
+        torch.set_num_threads(threads)
     key = hashlib.sha1((repr(est) + str(X.shape) + str(float(X.sum()))).encode()).hexdigest()[:12]
     path = Path(cache) / f"pole_{name.replace(' ', '_').replace('β', 'beta').replace('+', 'p')}_{key}.pkl"
     if path.is_file():
@@ -204,9 +210,12 @@ def main(argv=None):
     parser.add_argument("--elevations", type=float, nargs=2, default=(45, 80), metavar=("MIN", "MAX"))
     parser.add_argument("--azimuth-step", type=float, default=5.0)
     parser.add_argument("--methods", nargs="*", default=None, help="subset of methods to run")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="train this many models at once (joblib processes, one Torch thread each)")
     args = parser.parse_args(argv)
 
     import torch
+    from joblib import Parallel, delayed
 
     torch.set_num_threads(1)
     quick = args.quick
@@ -238,11 +247,16 @@ def main(argv=None):
             continue
         base = m.partition(" + ")[0]
         needed.add({"R": "AE", "R+A+C+S": "AEAI"}.get(base, base))
+    names = [name for name in specs if name in needed]
+    # independent trainings: one process each when --n-jobs > 1 (same models as one by one,
+    # each trains from its own random_state)
+    fitted = Parallel(n_jobs=args.n_jobs)(
+        delayed(fit_cached)(name, specs[name], X_train, args.cache, 1 if args.n_jobs != 1 else None) for name in names
+    )
     models, train_seconds = {}, {}
-    for name in specs:
-        if name in needed:
-            models[name], train_seconds[name] = fit_cached(name, specs[name], X_train, args.cache)
-            print(f"  trained {name:6s} in {train_seconds[name]:6.1f} s (0 = cached)", flush=True)
+    for name, (model, seconds) in zip(names, fitted):
+        models[name], train_seconds[name] = model, seconds
+        print(f"  trained {name:6s} in {seconds:6.1f} s (0 = cached)", flush=True)
 
     results = {"label": label, "seed": args.seed, "epochs": epochs, "latent_dim": args.latent_dim,
                "hidden_sizes": list(args.hidden_sizes), "n_init": args.n_init, "architecture": args.architecture,

@@ -84,7 +84,12 @@ def seed_from(random_state):
 def to_tensor(X, device, dtype):
     if isinstance(X, torch.Tensor):
         return X.to(device=device, dtype=dtype)
-    return torch.as_tensor(np.asarray(X), device=device, dtype=dtype)
+    X = np.asarray(X)
+    if not X.flags.writeable:
+        # read-only input (e.g. joblib's memory-mapped arguments in a parallel GridSearchCV):
+        # torch cannot share it safely and warns, so take a copy
+        X = X.copy()
+    return torch.as_tensor(X, device=device, dtype=dtype)
 
 
 def place_module(fn, device, dtype):

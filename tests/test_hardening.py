@@ -335,6 +335,18 @@ def test_duplicate_rows(fitted, X, name):
     assert est.pairwise_distances(X[:1]).tolist() == [[0.0]]
 
 
+def test_read_only_input_is_used_without_warning(tiny_vae, X):
+    """joblib hands parallel workers read-only memory maps; torch warns on those unless copied."""
+    Xr = X.copy()
+    Xr.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        codes = tiny_vae.transform(Xr)
+        D = Linear(manifold=tiny_vae).fit(Xr).pairwise_distances(Xr[:4])
+    assert np.array_equal(codes, tiny_vae.transform(X))
+    assert np.array_equal(D, Linear(manifold=tiny_vae).fit(X).pairwise_distances(X[:4]))
+
+
 def test_float64_callable_under_float32(X):
     man32 = PretrainedManifold(bump64, latent_dim=2, dtype="float32", encoder=lambda x: x[:, :2].double()).fit(X)
     man64 = make_manifold()

@@ -101,6 +101,20 @@ def _no_dtype_cast(mp):
     mp.setattr(PretrainedManifold, "_decode", lambda self, z: self.decoder_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1))
 
 
+def _read_only_shared(mp):
+    import numpy as np
+    import torch
+
+    from . import patch_everywhere
+
+    def shared(X, device, dtype):
+        if isinstance(X, torch.Tensor):
+            return X.to(device=device, dtype=dtype)
+        return torch.as_tensor(np.asarray(X), device=device, dtype=dtype)
+
+    patch_everywhere(mp, "sk_geodesic._utils", "to_tensor", shared)
+
+
 def _single_points_unbatched(mp):
     from sk_geodesic.manifolds import PretrainedManifold
 
@@ -191,6 +205,8 @@ BREAKS = [
           _pretrained_in_place, [T + "test_pretrained_fit_does_not_touch_the_users_module"]),
     Break("no_dtype_cast", "a float64 decoder under dtype='float32' is not cast", _no_dtype_cast,
           [T + "test_float64_callable_under_float32"]),
+    Break("read_only_shared", "read-only arrays (joblib memory maps) reach torch uncopied, with its warning",
+          _read_only_shared, [T + "test_read_only_input_is_used_without_warning"]),
     Break("single_points_unbatched", "single points reach a batch-only decoder unbatched",
           _single_points_unbatched, [T + "test_single_point_calls_reach_a_batch_only_decoder"]),
     Break("names_ignored", "interpolators ignore feature names", _names_ignored, [T + "test_feature_names"]),
