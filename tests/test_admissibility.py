@@ -212,6 +212,23 @@ def test_pole_benchmark_n_init_reaches_every_autoencoder_row():
     assert all("architecture" not in conv[k].get_params() for k in ("VAE", "β-VAE"))
 
 
+def test_pole_benchmark_linear_rows_are_the_linear_interpolators_images():
+    """The benchmark decodes its Linear rows itself (no path lengths); the images must be Linear's."""
+    from sk_geodesic.interpolation import Linear
+    from sk_geodesic.manifolds import AEAI
+
+    pb = _pole_benchmark()
+    X, params = pb.pole_data(np.arange(70, 81, 5), 5.0)
+    idx = pb.intervals(params, "azimuth", 30, 5.0, start_stride=6)
+    for arch in ("mlp", "conv"):
+        model = AEAI(latent_dim=3, hidden_sizes=(16,), architecture=arch, epochs=2, random_state=0).fit(X)
+        ours = pb.interpolate("AE + Linear", {"AE": model}, X, idx, X, 5)
+        path = Linear(manifold=model, n_points=idx.shape[1]).fit(X).path(X[idx[:, 0]], X[idx[:, -1]])
+        assert ours.shape == path.decoded.shape
+        np.testing.assert_allclose(ours, path.decoded, atol=2e-6)
+        assert np.abs(ours[:, 1:-1] - ours[:, :1]).max() > 1e-3  # not just the end images repeated
+
+
 def _pole_80_linear(model_params):
     """Fit an ``AEAI`` on the benchmark's 80 % split; linear interpolation over all 80° intervals.
 
