@@ -124,12 +124,11 @@ def model_specs(latent_dim, epochs, seed, hidden_sizes=(256, 64), n_init=1, arch
     }
 
 
-def fit_cached(name, est, X, cache, threads=None):
+def fit_cached(name, est, X, cache):
     """``est`` fitted on ``X`` (from ``cache`` when there) and its training seconds (0 = cached)."""
-    if threads is not None:  # a joblib worker: one Torch thread, as the main process
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # also in a joblib worker, as in the main process
     key = hashlib.sha1((repr(est) + str(X.shape) + str(float(X.sum()))).encode()).hexdigest()[:12]
     path = Path(cache) / f"pole_{name.replace(' ', '_').replace('β', 'beta').replace('+', 'p')}_{key}.pkl"
     if path.is_file():
@@ -175,9 +174,12 @@ def linear_decoded(model, x0, x1, n_points):
     (sub-divided until φ is resolved), which on these images costs about a minute per
     576 intervals for a convolutional decoder; the benchmark scores images only.
     """
-    z0, z1 = model.transform(x0), model.transform(x1)
-    a = np.linspace(0.0, 1.0, n_points)[None, :, None]
-    Z = (1 - a) * z0[:, None] + a * z1[:, None]
+    import torch
+
+    from sk_geodesic.geometry import linear_curve
+
+    z0, z1 = (torch.as_tensor(model.transform(x)) for x in (x0, x1))
+    Z = linear_curve(z0, z1, n_points).numpy()
     decoded = model.inverse_transform(Z.reshape(-1, Z.shape[-1]))
     return decoded.reshape(len(x0), n_points, -1).astype(np.float64)
 
@@ -264,7 +266,7 @@ def main(argv=None):
     # independent trainings: one process each when --n-jobs > 1 (same models as one by one,
     # each trains from its own random_state)
     fitted = Parallel(n_jobs=args.n_jobs)(
-        delayed(fit_cached)(name, specs[name], X_train, args.cache, 1 if args.n_jobs != 1 else None) for name in names
+        delayed(fit_cached)(name, specs[name], X_train, args.cache) for name in names
     )
     models, train_seconds = {}, {}
     for name, (model, seconds) in zip(names, fitted):

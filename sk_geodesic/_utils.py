@@ -87,8 +87,8 @@ def to_tensor(X, device, dtype):
     X = np.asarray(X)
     if not X.flags.writeable:
         # read-only input (e.g. joblib's memory-mapped arguments in a parallel GridSearchCV):
-        # torch cannot share it safely and warns, so take a copy
-        X = X.copy()
+        # torch cannot share it safely and warns, so convert it into a copy of its own
+        return torch.tensor(X, device=device, dtype=dtype)
     return torch.as_tensor(X, device=device, dtype=dtype)
 
 
