@@ -168,11 +168,12 @@ def interpolate(method, models, X, idx, X_train, geodesic_iter):
 
 
 def linear_decoded(model, x0, x1, n_points):
-    """``Linear(manifold=model, n_points=n_points).path(x0, x1).decoded``, without the path lengths.
+    """``Linear(manifold=model, n_points=n_points).path(x0, x1).decoded``, decoded directly.
 
-    A :class:`~sk_geodesic.interpolation.Path` carries the dense length of every curve
-    (sub-divided until φ is resolved), which on these images costs about a minute per
-    576 intervals for a convolutional decoder; the benchmark scores images only.
+    The benchmark scores images only. (Until round 21 a
+    :class:`~sk_geodesic.interpolation.Path` measured every curve's dense length while
+    it was built -- about a minute per 576 intervals for a convolutional decoder; it now
+    measures on first read, but this stays the shortest route to the images.)
     """
     import torch
 

@@ -7,6 +7,7 @@ all-pairs-at-once computation).
 """
 
 import copy
+import pickle
 import tracemalloc
 import warnings
 
@@ -553,3 +554,51 @@ def test_user_modules_are_placed_not_mutated():
     assert place_module(placed, "cpu", torch.float32) is placed  # already in place: no copy
     fn = lambda z: z.sum(-1)  # noqa: E731
     assert place_module(fn, "cpu", torch.float32) is fn
+
+
+# -- lengths measured when first read (Linear and the other solvers that do not measure) -------------
+class _CountingDecoder:
+    """The hardening bump decoder, counting the latent points it is asked to decode."""
+
+    def __init__(self):
+        self.points = 0
+
+    def __call__(self, z):
+        self.points += int(np.prod(z.shape[:-1]))
+        return bump(z)
+
+
+def test_linear_path_defers_the_dense_length_until_read(X):
+    dec = _CountingDecoder()
+    man = make_manifold(dec)
+    est = Linear(manifold=man, n_points=9).fit(X)
+    Z0, Z1 = np.random.RandomState(1).normal(size=(2, 5, 2))
+    dec.points = 0
+    p = est.path(Z0, Z1, latent=True)
+    assert not p.measured
+    assert dec.points <= 5 * 9  # the images only, not the dense measurement
+    L = p.length
+    assert p.measured and dec.points > 5 * 9 * 2
+    np.testing.assert_allclose(L, est.length(Z0, Z1, latent=True), rtol=1e-12)
+    E = p.energy
+    assert np.all(L**2 <= E * (1 + 1e-12))
+    # a solver that measures while solving fills the length at once
+    assert Geodesic(manifold=man, max_iter=5).fit(X).path(Z0, Z1, latent=True).measured
+
+
+def test_unmeasured_path_slices_and_pickles_with_its_own_lengths(X, m):
+    est = Linear(manifold=m, n_points=9).fit(X)
+    Z0, Z1 = np.random.RandomState(2).normal(size=(2, 6, 2))
+    Z1[4] = Z0[4]  # identical endpoints: zero length
+    full = est.length(Z0, Z1, latent=True)
+    p = est.path(Z0, Z1, latent=True)
+    part, one = p[1:4], p[4]
+    assert not (part.measured or one.measured or p.measured)
+    np.testing.assert_allclose(part.length, full[1:4], rtol=1e-12)
+    assert one.length.shape == (1,) and one.length[0] == 0.0
+    assert not p.measured  # measuring a slice leaves the parent alone
+    q = pickle.loads(pickle.dumps(est.path(Z0, Z1, latent=True)))
+    assert q.measured and q._measure is None
+    np.testing.assert_allclose(q.length, full, rtol=1e-12)
+    with pytest.raises(ValueError, match="measure function"):
+        type(p)(p.latent, p.decoded, p.t, None, None, p.converged, p.n_iter)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,7 +33,6 @@ from ..geometry import curve_length, curve_length_energy, embed_curve, linear_cu
 from ..geometry.graph import LatentGraph
 
 
-@dataclass
 class Path:
     """Result of :meth:`Interpolator.path`.
 
@@ -52,7 +50,14 @@ class Path:
         :func:`~sk_geodesic.geometry.curve_length_energy` (every latent segment at 2
         sub-segments, Richardson-extrapolated, and measured again finer where φ is too
         steep for that), so a steep ridge of φ between two nodes is counted, not
-        skipped.
+        skipped. Solvers that measure their curves while solving
+        (:class:`~sk_geodesic.interpolation.Geodesic`,
+        :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`) fill it at
+        once; for the others (``Linear``, ``RealismIndex``, ``NeuralCurve``) it is
+        measured the first time it is read (or when the path is pickled), then kept:
+        where only the images are wanted, the dense measurement -- on an image decoder
+        many times the cost of decoding the curve -- is never paid. ``measured`` says
+        which.
     energy : ndarray (n_pairs,)
         Energy (N − 1) Σ‖Δφ‖² over the same N − 1 sub-segments (L² ≤ energy).
     converged : ndarray (n_pairs,) of bool
@@ -65,32 +70,79 @@ class Path:
         Nodes of the polyline whose energy was minimised: fewer than ``n_points`` where
         a coarser level already resolved the curve and the returned one is its cubic
         refinement (``Geodesic(resolution_tol=...)``); ``n_points`` elsewhere.
+    measured : bool
+        Whether ``length`` and ``energy`` have been measured yet.
+
+    Parameters
+    ----------
+    latent, decoded, t, length, energy, converged, n_iter, fallback, n_solved
+        As the attributes. ``length`` and ``energy`` may be ``None`` when ``measure``
+        is given.
+    measure : callable or None, default=None
+        ``measure(latent) -> (length, energy)``, called on first access to either.
     """
 
-    latent: np.ndarray
-    decoded: np.ndarray
-    t: np.ndarray
-    length: np.ndarray
-    energy: np.ndarray
-    converged: np.ndarray
-    n_iter: np.ndarray
-    fallback: np.ndarray = None
-    n_solved: np.ndarray = None
+    def __init__(self, latent, decoded, t, length, energy, converged, n_iter, fallback=None, n_solved=None,
+                 measure=None):
+        if (length is None or energy is None) and measure is None:
+            raise ValueError("Path needs length and energy, or a measure function to compute them.")
+        self.latent, self.decoded, self.t = latent, decoded, t
+        self._length, self._energy = length, energy
+        self._measure = None if length is not None and energy is not None else measure
+        self.converged, self.n_iter = converged, n_iter
+        n = latent.shape[0]
+        self.fallback = np.zeros(n, dtype=bool) if fallback is None else fallback
+        self.n_solved = np.full(n, latent.shape[1], dtype=int) if n_solved is None else n_solved
 
-    def __post_init__(self):
-        if self.fallback is None:
-            self.fallback = np.zeros(len(self.length), dtype=bool)
-        if self.n_solved is None:
-            self.n_solved = np.full(len(self.length), self.latent.shape[1], dtype=int)
+    @property
+    def measured(self):
+        return self._measure is None
+
+    def _measure_now(self):
+        if self._measure is not None:
+            self._length, self._energy = self._measure(self.latent)
+            self._measure = None
+
+    @property
+    def length(self):
+        self._measure_now()
+        return self._length
+
+    @length.setter
+    def length(self, value):
+        self._measure_now()  # keep energy consistent with what was measured
+        self._length = value
+
+    @property
+    def energy(self):
+        self._measure_now()
+        return self._energy
+
+    @energy.setter
+    def energy(self, value):
+        self._measure_now()
+        self._energy = value
+
+    def __getstate__(self):
+        # a pickled path holds its numbers, not the interpolator that would measure them
+        self._measure_now()
+        return self.__dict__.copy()
+
+    def __repr__(self):
+        n, k, d = self.latent.shape
+        return f"Path(n_pairs={n}, n_points={k}, latent_dim={d}, measured={self.measured})"
 
     def __len__(self):
         return self.latent.shape[0]
 
     def __getitem__(self, i):
         sl = slice(i, i + 1) if isinstance(i, (int, np.integer)) else i
+        lazy = not self.measured
         return Path(
-            self.latent[sl], self.decoded[sl], self.t, self.length[sl], self.energy[sl], self.converged[sl],
-            self.n_iter[sl], self.fallback[sl], self.n_solved[sl],
+            self.latent[sl], self.decoded[sl], self.t,
+            None if lazy else self._length[sl], None if lazy else self._energy[sl],
+            self.converged[sl], self.n_iter[sl], self.fallback[sl], self.n_solved[sl],
+            measure=self._measure,
         )
 
 
@@ -406,11 +458,11 @@ class Interpolator(BaseEstimator):
         return starts
 
     # -- solving with checks ------------------------------------------------------------------------
-    def _solve_pairs(self, Z0, Z1, keep_curves, return_extra=False):
+    def _solve_pairs(self, Z0, Z1, keep_curves, return_extra=False, measure=True):
         """``_run_batches`` with NaN/inf from the manifold detected and named."""
         try:
             extra = {"return_extra": True} if return_extra else {}
-            res = self._run_batches(Z0, Z1, keep_curves=keep_curves, **extra)
+            res = self._run_batches(Z0, Z1, keep_curves=keep_curves, measure=measure, **extra)
         except (RuntimeError, ValueError) as exc:  # e.g. a Cholesky factorisation of a NaN metric
             self._raise_non_finite(Z0, Z1, np.arange(len(Z0)), exc)
             raise
@@ -463,14 +515,35 @@ class Interpolator(BaseEstimator):
         Z0, Z1 = self._as_latent(x0, latent), self._as_latent(x1, latent)
         if Z0.shape != Z1.shape:
             raise ValueError(f"x0 and x1 must hold the same number of points, got {len(Z0)} and {len(Z1)}")
-        Z, conv, n_iter, extra = self._solve_pairs(Z0, Z1, keep_curves=True, return_extra=True)
+        Z, conv, n_iter, extra = self._solve_pairs(Z0, Z1, keep_curves=True, return_extra=True, measure=False)
         decode = self._geometry.decoding_map()
         with torch.no_grad():
             Zt = torch.as_tensor(Z, dtype=self.dtype_, device=self.device_)
             decoded = to_numpy(embed_curve(decode, Zt))
+        if extra["length"] is None:  # the solver did not measure its curves: measured when read
+            bad = np.flatnonzero(~np.isfinite(decoded).reshape(len(decoded), -1).all(1))
+            if len(bad):  # NaN images are named now, not when the length is first read
+                self._raise_non_finite(Z0, Z1, bad, None)
+            return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), None, None, conv, n_iter,
+                        extra["fallback"], extra["n_solved"], measure=self._measure_curves)
         self._check_finite_lengths(extra["length"], Z0, Z1)
         return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), extra["length"], extra["energy"], conv, n_iter,
                     extra["fallback"], extra["n_solved"])
+
+    @honour_threads
+    def _measure_curves(self, Z):
+        """Dense (length, energy) of latent polylines ``Z`` (n, n_points, d), batch by batch."""
+        embed = self._geometry.embedding_map()
+        L, E = np.zeros(len(Z)), np.zeros(len(Z))
+        for sl in gen_batches(len(Z), self.batch_size):
+            Zt = torch.as_tensor(Z[sl], dtype=self.dtype_, device=self.device_)
+            with torch.no_grad():
+                Lb, Eb = curve_length_energy(embed, Zt)
+            L[sl], E[sl] = to_numpy(Lb), to_numpy(Eb)
+        same = np.all(Z == Z[:, :1], axis=(1, 2))
+        L[same], E[same] = 0.0, 0.0  # a constant curve: zero length by definition, as when solved
+        self._check_finite_lengths(L, Z[:, 0], Z[:, -1])
+        return L, E
 
     @honour_threads
     def length(self, X0, X1, latent=False):
@@ -587,11 +660,13 @@ class Interpolator(BaseEstimator):
         return path_quality_score(self, X)
 
     # -- batching, parallelism, warnings ------------------------------------------------------------
-    def _run_batches(self, Z0, Z1, keep_curves, return_extra=False):
+    def _run_batches(self, Z0, Z1, keep_curves, return_extra=False, measure=True):
         """Solve pairs batch by batch → (curves or dense lengths, converged, n_iter).
 
         With ``return_extra`` a fourth item, a dict of per-pair arrays ``length``,
         ``energy`` (dense, of the returned curves) and ``fallback``, is appended.
+        With ``measure=False`` (curves only) the lengths are left unmeasured -- ``length``
+        and ``energy`` are ``None`` -- unless the solver measured them itself.
         """
         n = len(Z0)
         batches = list(gen_batches(n, self.batch_size))
@@ -599,13 +674,13 @@ class Interpolator(BaseEstimator):
         results = []
         if self.n_jobs in (None, 1) or len(batches) == 1:
             for sl in batches:
-                results.append(_solve_batch(self, Z0[sl], Z1[sl], keep_curves, extra=True))
+                results.append(_solve_batch(self, Z0[sl], Z1[sl], keep_curves, extra=True, measure=measure))
                 bar.update(sl.stop - sl.start)
         else:
             # Each job gets a pickled copy of the fitted interpolator; the backend is the
             # caller's choice (loky by default, Dask inside joblib.parallel_backend("dask")).
             jobs = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_solve_batch)(self, Z0[sl], Z1[sl], keep_curves, extra=True) for sl in batches
+                delayed(_solve_batch)(self, Z0[sl], Z1[sl], keep_curves, extra=True, measure=measure) for sl in batches
             )
             for sl, res in zip(batches, jobs):
                 results.append(res)
@@ -621,7 +696,10 @@ class Interpolator(BaseEstimator):
         out = np.concatenate([r[0] for r in results])
         conv = np.concatenate([r[1] for r in results])
         n_iter = np.concatenate([r[2] for r in results])
-        extra = {k: np.concatenate([r[3][k] for r in results]) for k in ("length", "energy", "fallback", "n_solved")}
+        extra = {k: np.concatenate([r[3][k] for r in results]) for k in ("fallback", "n_solved")}
+        unmeasured = any(r[3]["length"] is None for r in results)
+        for k in ("length", "energy"):
+            extra[k] = None if unmeasured else np.concatenate([r[3][k] for r in results])
         if not conv.all():
             warnings.warn(
                 f"{type(self).__name__}: {int((~conv).sum())} of {n} pairs did not converge within "
@@ -665,7 +743,7 @@ def _mirror_upper(D, block_bytes=32 * 2**20):
         block[low] = block.T[low]
 
 
-def _solve_batch(interp, Z0, Z1, keep_curves, extra=False):
+def _solve_batch(interp, Z0, Z1, keep_curves, extra=False, measure=True):
     """Solve one batch of pairs → (curves or dense lengths, converged, n_iter[, extra]).
 
     ``interp._solve`` may return ``(Z, converged, n_iter)`` or, when it measured its
@@ -673,7 +751,9 @@ def _solve_batch(interp, Z0, Z1, keep_curves, extra=False):
     ``info["energy"]`` (dense, of the returned curves) and optionally
     ``info["fallback"]``. Otherwise the lengths are measured here, densely
     (:func:`~sk_geodesic.geometry.curve_length_energy`): reported lengths are always
-    those of the returned piecewise-linear curves.
+    those of the returned piecewise-linear curves. With ``measure=False`` and
+    ``keep_curves`` they are left to the caller (``None``) when the solver did not
+    measure them.
     """
     Zinit = interp._initial_curves(Z0, Z1)
     out = interp._solve(Zinit)
@@ -682,25 +762,29 @@ def _solve_batch(interp, Z0, Z1, keep_curves, extra=False):
     embed = interp._geometry.embedding_map()
     if "length" in info:
         L, E = info["length"], info["energy"]
-    else:
+    elif measure or not keep_curves:
         with torch.no_grad():
             L, E = curve_length_energy(embed, Z)
+    else:
+        L = E = None
     fallback = info.get("fallback")
     fallback = np.zeros(len(Z0), dtype=bool) if fallback is None else to_numpy(fallback).astype(bool)
     same = torch.as_tensor(np.all(Z0 == Z1, axis=1), device=Z.device)
     if bool(same.any()):
         # identical endpoints: the constant curve, exactly (zero length by definition)
         Z = torch.where(same[:, None, None], Z[:, :1].expand_as(Z), Z)
-        L = torch.where(same, torch.zeros_like(L), L)
-        E = torch.where(same, torch.zeros_like(E), E)
+        if L is not None:
+            L = torch.where(same, torch.zeros_like(L), L)
+            E = torch.where(same, torch.zeros_like(E), E)
         conv = torch.as_tensor(conv).clone()
         conv[same.to(conv.device)] = True
         fallback = fallback & ~to_numpy(same).astype(bool)
-    L = to_numpy(L).astype(np.float64)
+    if L is not None:
+        L, E = to_numpy(L).astype(np.float64), to_numpy(E).astype(np.float64)
     first = to_numpy(Z) if keep_curves else L
     res = (first, to_numpy(conv).astype(bool), to_numpy(n_iter).astype(int))
     if extra:
         n_solved = info.get("n_solved")
         n_solved = np.full(len(Z0), Z.shape[1], dtype=int) if n_solved is None else to_numpy(n_solved).astype(int)
-        res += (dict(length=L, energy=to_numpy(E).astype(np.float64), fallback=fallback, n_solved=n_solved),)
+        res += (dict(length=L, energy=E, fallback=fallback, n_solved=n_solved),)
     return res
