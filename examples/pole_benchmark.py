@@ -21,20 +21,25 @@ with ``Linear`` and ``Geodesic``; a β-VAE (β = 4) with ``Linear``; a VAE with
 ``Geodesic``; AEAI with ``Linear`` and ``Geodesic``; "AEAI refined", the same AEAI
 followed by ``REFINE_EPOCHS`` decoder-only reconstruction epochs with its codes frozen
 (``AEAI(refine_epochs=...)``), with ``Linear``; and the AEAI ablation R, R+A, R+A+C,
-R+A+C+S (all with ``Linear``). All networks are the same MLP (1024-256-64-d, ELU,
-sigmoid output, d = 8; ``--hidden-sizes``, ``--latent-dim`` change them), trained with
-the same epochs, batch and step size.
+R+A+C+S (all with ``Linear``). The autoencoder rows (AE, AEAI, the ablation) share one
+network: in the full protocol :class:`~sk_geodesic.manifolds.AEAI`'s small convolutional
+networks with a 3-D latent code (the paper's networks are convolutional; the pole images
+vary along three latent directions, an elevation interval and an azimuth circle), in the
+QUICK run an MLP (1024-256-64-8, ELU, sigmoid output) that trains in about a minute. The
+VAE rows are MLPs (``--hidden-sizes``) of the same latent dimension. Every row trains
+with the same epochs, batch and step size.
 
 Run::
 
-    python examples/pole_benchmark.py --quick     # QUICK: 60 epochs, 4 lengths, every 4th interval
-    python examples/pole_benchmark.py             # full protocol: 300 epochs, every length and interval
+    python examples/pole_benchmark.py --quick     # QUICK: MLPs, 60 epochs, 4 lengths, every 4th interval
+    python examples/pole_benchmark.py --n-jobs 2  # full protocol: conv d=3, 300 epochs (about an hour on 2 cores)
+    python examples/pole_benchmark.py --architecture mlp   # full protocol with the MLPs (d=8), as before round 21
 
 Options: ``--out DIR`` (figures, ``results.json``, ``results.md``), ``--cache DIR``
 (trained models are pickled there and reused), ``--seed``, ``--latent-dim``,
-``--hidden-sizes 256 64``, ``--architecture conv`` (the autoencoder rows use
-:class:`~sk_geodesic.manifolds.AEAI`'s small convolutional networks; the VAE rows stay
-MLPs), ``--epochs``, ``--n-jobs N`` (train N models at once, one process and one Torch
+``--hidden-sizes 256 64``, ``--architecture {conv,mlp}`` (networks of the autoencoder
+rows; default conv, mlp with ``--quick``; ``--latent-dim`` defaults to 3 with conv, 8
+with mlp), ``--epochs``, ``--n-jobs N`` (train N models at once, one process and one Torch
 thread each: ``--n-jobs 2`` on a 2-core machine), ``--n-init N`` (every autoencoder row keeps the
 best of N trainings by final training loss), ``--elevations 45 80`` / ``--azimuth-step 5`` (other light ranges:
 the protocol adapts to the grid it is given).
@@ -210,16 +215,19 @@ def evaluate(decoded, idx, X, params, kind):
 
 
 # -- main ---------------------------------------------------------------------------------------------
-def main(argv=None):
+def parse_args(argv=None):
+    """The command line, with the architecture-dependent defaults filled in."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="QUICK mode: fewer epochs, lengths and intervals")
     parser.add_argument("--out", default="pole_benchmark_output")
     parser.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "sk_geodesic_pole"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latent-dim", type=int, default=8)
+    parser.add_argument("--latent-dim", type=int, default=None,
+                        help="default: 3 with --architecture conv, 8 with mlp")
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 64])
-    parser.add_argument("--architecture", choices=["mlp", "conv"], default="mlp",
-                        help="networks of the autoencoder rows (AE, AEAI, ablation); the VAE rows stay MLPs")
+    parser.add_argument("--architecture", choices=["mlp", "conv"], default=None,
+                        help="networks of the autoencoder rows (AE, AEAI, ablation); the VAE rows stay MLPs "
+                             "(default: conv for the full protocol, mlp with --quick)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--n-init", type=int, default=1,
                         help="autoencoder rows: keep the best of N trainings by final training loss")
@@ -229,6 +237,17 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=1,
                         help="train this many models at once (joblib processes, one Torch thread each)")
     args = parser.parse_args(argv)
+    # the full protocol uses the paper's kind of network (convolutional) with a latent
+    # dimension per factor of the images; QUICK keeps the small MLPs that train in minutes
+    if args.architecture is None:
+        args.architecture = "mlp" if args.quick else "conv"
+    if args.latent_dim is None:
+        args.latent_dim = 3 if args.architecture == "conv" else 8
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
 
     import torch
     from joblib import Parallel, delayed

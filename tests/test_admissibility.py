@@ -294,3 +294,15 @@ def test_convolutional_aeai_reaches_the_pole_target():
     assert mse.mean() <= 0.0017
     assert mse.mean() < 0.7 * ae.mean()
     assert np.median(np.abs(a_hat[:, 1:-1] - alpha)) <= 0.0625
+
+
+def test_pole_benchmark_defaults_full_conv_quick_mlp():
+    """The full protocol runs the configuration that reaches the target (conv, d = 3);
+    QUICK keeps the MLPs (d = 8) that train in minutes; explicit choices are kept."""
+    pb = _pole_benchmark()
+    full, quick = pb.parse_args([]), pb.parse_args(["--quick"])
+    assert (full.architecture, full.latent_dim, full.epochs) == ("conv", 3, None)
+    assert (quick.architecture, quick.latent_dim) == ("mlp", 8)
+    assert pb.parse_args(["--architecture", "mlp"]).latent_dim == 8
+    assert pb.parse_args(["--quick", "--architecture", "conv"]).latent_dim == 3
+    assert pb.parse_args(["--latent-dim", "5"]).latent_dim == 5
