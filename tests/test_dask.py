@@ -43,9 +43,9 @@ def test_geodesic_kmeans_on_dask_matches_local(data):
     chunks = []
     original = Linear._run_batches
 
-    def counting(self, Z0, Z1, keep_curves):
+    def counting(self, Z0, Z1, keep_curves, **kw):
         chunks.append(len(Z0))
-        return original(self, Z0, Z1, keep_curves)
+        return original(self, Z0, Z1, keep_curves, **kw)
 
     with distributed.LocalCluster(
         n_workers=3, threads_per_worker=1, processes=False, protocol="tcp://", dashboard_address=None,
