@@ -57,7 +57,8 @@ class Path:
         measured the first time it is read (or when the path is pickled), then kept:
         where only the images are wanted, the dense measurement -- on an image decoder
         many times the cost of decoding the curve -- is never paid. ``measured`` says
-        which.
+        which. A deferred length is measured under the manifold as it is when read:
+        read it (or pickle the path) before refitting that manifold.
     energy : ndarray (n_pairs,)
         Energy (N − 1) Σ‖Δφ‖² over the same N − 1 sub-segments (L² ≤ energy).
     converged : ndarray (n_pairs,) of bool
