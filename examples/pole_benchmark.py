@@ -155,7 +155,7 @@ def fit_cached(name, est, X, cache):
 # -- interpolation ----------------------------------------------------------------------------------
 def interpolate(method, models, X, idx, X_train, geodesic_iter):
     """Decoded interpolants (n_intervals, K+1, D) of the interval end images."""
-    from sk_geodesic.interpolation import Geodesic
+    from sk_geodesic.interpolation import Geodesic, Linear
 
     n_points = idx.shape[1]
     x0, x1 = X[idx[:, 0]], X[idx[:, -1]]
@@ -167,31 +167,15 @@ def interpolate(method, models, X, idx, X_train, geodesic_iter):
     if method in METHODS_ABLATION:
         name, kind = ablation.get(method, method), "Linear"
     model = models[name]
+    # Linear paths measure their lengths only when read (never here): the images cost one decoding
     if kind == "Linear":
-        return linear_decoded(model, x0, x1, n_points)
-    interp = Geodesic(manifold=model, n_points=n_points, max_iter=geodesic_iter)
+        interp = Linear(manifold=model, n_points=n_points)
+    else:
+        interp = Geodesic(manifold=model, n_points=n_points, max_iter=geodesic_iter)
     interp.fit(X_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # non-convergence warnings: the iteration cap is part of the protocol
         return interp.path(x0, x1).decoded.astype(np.float64)
-
-
-def linear_decoded(model, x0, x1, n_points):
-    """``Linear(manifold=model, n_points=n_points).path(x0, x1).decoded``, decoded directly.
-
-    The benchmark scores images only. (Until round 21 a
-    :class:`~sk_geodesic.interpolation.Path` measured every curve's dense length while
-    it was built -- about a minute per 576 intervals for a convolutional decoder; it now
-    measures on first read, but this stays the shortest route to the images.)
-    """
-    import torch
-
-    from sk_geodesic.geometry import linear_curve
-
-    z0, z1 = (torch.as_tensor(model.transform(x)) for x in (x0, x1))
-    Z = linear_curve(z0, z1, n_points).numpy()
-    decoded = model.inverse_transform(Z.reshape(-1, Z.shape[-1]))
-    return decoded.reshape(len(x0), n_points, -1).astype(np.float64)
 
 
 def evaluate(decoded, idx, X, params, kind):

@@ -213,7 +213,7 @@ def test_pole_benchmark_n_init_reaches_every_autoencoder_row():
 
 
 def test_pole_benchmark_linear_rows_are_the_linear_interpolators_images():
-    """The benchmark decodes its Linear rows itself (no path lengths); the images must be Linear's."""
+    """The benchmark's Linear rows (Linear.path, lengths never read) are the Linear interpolator's images."""
     from sk_geodesic.interpolation import Linear
     from sk_geodesic.manifolds import AEAI
 
