@@ -99,8 +99,6 @@ def place_module(fn, device, dtype):
     the CPU, used by an estimator on CUDA) is copied there, in eval mode and without
     weight gradients; one already in place, and any plain function, is returned as is.
     """
-    import copy
-
     if not isinstance(fn, torch.nn.Module):
         return fn
     want = torch.device(device)
@@ -111,7 +109,24 @@ def place_module(fn, device, dtype):
 
     if all(in_place(t) for t in [*fn.parameters(), *fn.buffers()]):
         return fn
-    return copy.deepcopy(fn).to(device, dtype).eval().requires_grad_(False)
+    return frozen_copy(fn, device, dtype)
+
+
+def frozen_copy(module, device, dtype):
+    """A deep copy of ``module`` on ``device``/``dtype``, in eval mode, weights without gradients.
+
+    Also for TorchScript modules (``torch.jit.load``/``torch.jit.script``), which
+    ``torch.func`` differentiates like any module: copied outside ``no_grad`` their
+    parameters come back as non-leaf clones, and ``ScriptModule.requires_grad_`` is not
+    supported, so the copy is made under ``no_grad`` and frozen parameter by parameter.
+    """
+    import copy
+
+    with torch.no_grad():
+        out = copy.deepcopy(module).to(device, dtype).eval()
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out
 
 
 def to_numpy(t):

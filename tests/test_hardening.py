@@ -602,3 +602,28 @@ def test_unmeasured_path_slices_and_pickles_with_its_own_lengths(X, m):
     np.testing.assert_allclose(q.length, full, rtol=1e-12)
     with pytest.raises(ValueError, match="measure function"):
         type(p)(p.latent, p.decoded, p.t, None, None, p.converged, p.n_iter)
+
+
+def test_torchscript_decoder_fits_solves_and_pickles(tmp_path):
+    """A decoder saved with TorchScript and loaded back (``torch.jit.load``), as shipped
+    models often are: the same geodesics as the eager module, and a pickle round trip."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 20), torch.nn.Sigmoid())
+    std = torch.nn.Sequential(torch.nn.Linear(2, 20), torch.nn.Softplus())
+    torch.jit.save(torch.jit.script(net), tmp_path / "dec.pt")
+    torch.jit.save(torch.jit.script(std), tmp_path / "std.pt")
+    dec_ts, std_ts = torch.jit.load(tmp_path / "dec.pt"), torch.jit.load(tmp_path / "std.pt")
+    X = np.zeros((2, 20))
+    Z0, Z1 = np.random.RandomState(3).normal(size=(2, 4, 2))
+    eager = Geodesic(manifold=PretrainedManifold(net, latent_dim=2, std_network=std).fit(X)).fit(X)
+    man = PretrainedManifold(dec_ts, latent_dim=2, std_network=std_ts).fit(X)
+    est = Geodesic(manifold=man).fit(X)
+    expected = eager.length(Z0, Z1, latent=True)
+    np.testing.assert_allclose(est.length(Z0, Z1, latent=True), expected, rtol=1e-5)
+    assert all(p.requires_grad for p in dec_ts.parameters())  # the user's module is left alone
+    assert not any(p.requires_grad for p in man.decoder_.parameters())
+    back = pickle.loads(pickle.dumps(est))
+    assert isinstance(back.manifold.decoder_, torch.jit.ScriptModule)
+    assert not any(p.requires_grad for p in back.manifold.decoder_.parameters())
+    np.testing.assert_allclose(back.length(Z0, Z1, latent=True), expected, rtol=1e-5)
+    np.testing.assert_allclose(back.manifold.inverse_transform(Z0), man.inverse_transform(Z0), rtol=1e-6)

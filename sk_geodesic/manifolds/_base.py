@@ -13,6 +13,7 @@ Everything else (``transform``, ``inverse_transform``, ``sample``) is the sklear
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import torch
@@ -24,6 +25,24 @@ from .._utils import check_positive_int, honour_threads, to_numpy, to_tensor
 
 def _is_torch_state(value):
     return isinstance(value, (torch.nn.Module, torch.Tensor))
+
+
+class _ScriptModuleBytes:
+    """A TorchScript module inside a pickle (pickle cannot take one; ``torch.jit.save`` can)."""
+
+    def __init__(self, module):
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer)
+        self.data = buffer.getvalue()
+        # torch.jit.load gives parameters that require gradients; the fitted copies had none
+        self.frozen = not any(p.requires_grad for p in module.parameters())
+
+    def load(self, device):
+        module = torch.jit.load(io.BytesIO(self.data), map_location=device)
+        if self.frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+        return module
 
 
 class GenerativeManifold(TransformerMixin, BaseEstimator):
@@ -182,7 +201,9 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())
         for key, value in list(state.items()):
-            if _is_torch_state(value):
+            if isinstance(value, torch.jit.ScriptModule):
+                state[key] = _ScriptModuleBytes(value)  # e.g. a decoder from torch.jit.load
+            elif _is_torch_state(value):
                 moved = copy.deepcopy(value).cpu() if isinstance(value, torch.nn.Module) else value.detach().cpu()
                 state[key] = moved
         return state
@@ -193,6 +214,9 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         if isinstance(device, torch.device) and device.type == "cuda" and not torch.cuda.is_available():
             device = torch.device("cpu")
             state["device_"] = device
+        for key, value in list(state.items()):
+            if isinstance(value, _ScriptModuleBytes):
+                state[key] = value.load(device if isinstance(device, torch.device) else "cpu")
         if isinstance(device, torch.device):
             for key, value in list(state.items()):
                 if _is_torch_state(value):

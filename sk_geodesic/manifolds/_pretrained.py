@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,6 +13,7 @@ from torch import nn
 from .._utils import (
     DEVICE_CONSTRAINT,
     check_finite_output,
+    frozen_copy,
     honour_threads,
     probe_points,
     resolve_device,
@@ -53,7 +53,9 @@ class PretrainedManifold(GenerativeManifold):
     The modules you pass are never changed: ``fit`` works on deep copies (moved to
     ``device``/``dtype``, in eval mode, with gradients of their weights switched off),
     stored as ``decoder_``, ``encoder_``, ``std_network_`` and ``log_density_``. Plain
-    callables are used as they are.
+    callables are used as they are. TorchScript modules (``torch.jit.load`` of a saved
+    model) work like any module: ``torch.func`` differentiates them, and a pickle of the
+    manifold stores them with ``torch.jit.save``.
 
     Parameters
     ----------
@@ -233,8 +235,7 @@ class PretrainedManifold(GenerativeManifold):
     def _place(self, fn):
         """A copy of a user module on the manifold's device/dtype, in eval mode."""
         if isinstance(fn, nn.Module):
-            module = copy.deepcopy(fn).to(self.device_, self.dtype_).eval()
-            return module.requires_grad_(False)
+            return frozen_copy(fn, self.device_, self.dtype_)
         return fn
 
     # The user's callables always see a batch (N, latent_dim): single points (as the
