@@ -627,3 +627,59 @@ def test_torchscript_decoder_fits_solves_and_pickles(tmp_path):
     assert not any(p.requires_grad for p in back.manifold.decoder_.parameters())
     np.testing.assert_allclose(back.length(Z0, Z1, latent=True), expected, rtol=1e-5)
     np.testing.assert_allclose(back.manifold.inverse_transform(Z0), man.inverse_transform(Z0), rtol=1e-6)
+
+
+def _dcgan_pieces(nz=3):
+    torch.manual_seed(1)
+    gen = torch.nn.Sequential(torch.nn.ConvTranspose2d(nz, 8, 4, 1, 0), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.ConvTranspose2d(8, 1, 4, 2, 1), torch.nn.Sigmoid())  # (N, nz, 1, 1) -> (N, 1, 8, 8)
+    std = torch.nn.Sequential(torch.nn.ConvTranspose2d(nz, 1, 8, 1, 0), torch.nn.Softplus())
+    enc = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 4, 2, 1), torch.nn.Tanh(), torch.nn.Conv2d(4, nz, 4, 1, 0))
+    return gen, std, enc
+
+
+def test_image_shaped_codes_and_inputs_match_flat_wrappers():
+    """``latent_shape`` (DCGAN generators take (N, nz, 1, 1)) and ``input_shape``
+    (convolutional encoders take images) give what hand-written reshaping wrappers give."""
+    nz = 3
+    gen, std, enc = _dcgan_pieces(nz)
+    unflat_z = torch.nn.Unflatten(1, (nz, 1, 1))
+    flat = PretrainedManifold(torch.nn.Sequential(unflat_z, gen), latent_dim=nz,
+                              std_network=torch.nn.Sequential(unflat_z, std),
+                              encoder=torch.nn.Sequential(torch.nn.Unflatten(1, (1, 8, 8)), enc))
+    shaped = PretrainedManifold(gen, std_network=std, encoder=enc, latent_shape=(nz, 1, 1), input_shape="decoder")
+    X = np.random.RandomState(0).rand(12, 64)
+    flat.fit(X), shaped.fit(X)
+    assert shaped.latent_dim_ == nz and shaped.latent_shape_ == (nz, 1, 1) and shaped.input_shape_ == (1, 8, 8)
+    np.testing.assert_allclose(shaped.transform(X), flat.transform(X), rtol=1e-6)
+    a, b = Geodesic(manifold=flat).fit(X), Geodesic(manifold=shaped).fit(X)
+    np.testing.assert_allclose(b.length(X[:3], X[3:6]), a.length(X[:3], X[3:6]), rtol=1e-5)
+    back = pickle.loads(pickle.dumps(shaped))
+    np.testing.assert_allclose(back.inverse_transform(shaped.transform(X[:2])),
+                               flat.inverse_transform(flat.transform(X[:2])), rtol=1e-6)
+    explicit = PretrainedManifold(gen, encoder=enc, latent_shape=[nz, 1, 1], input_shape=(1, 8, 8)).fit(X)
+    np.testing.assert_allclose(explicit.transform(X), flat.transform(X), rtol=1e-6)
+
+
+def test_image_shaped_pieces_fail_with_the_parameter_to_pass():
+    nz = 3
+    gen, std, enc = _dcgan_pieces(nz)
+    with pytest.raises(ValueError, match=r"latent_shape=\(3, 1, 1\)"):
+        PretrainedManifold(gen).fit()
+    with pytest.raises(ValueError, match=r"latent_shape=\(3, 1, 1\)"):
+        PretrainedManifold(gen, latent_dim=nz).fit()
+    with pytest.raises(ValueError, match="input_shape='decoder'"):
+        PretrainedManifold(gen, encoder=enc, latent_shape=(nz, 1, 1)).fit()
+    with pytest.raises(ValueError, match="latent_shape .* holds 6 values, but latent_dim=3"):
+        PretrainedManifold(gen, latent_dim=nz, latent_shape=(nz, 2, 1)).fit()
+    with pytest.raises(ValueError, match="input_shape .* holds 60 values"):
+        PretrainedManifold(gen, encoder=enc, latent_shape=(nz, 1, 1), input_shape=(1, 6, 10)).fit()
+    with pytest.raises(ValueError, match="tuple of positive ints"):
+        PretrainedManifold(gen, latent_shape=(nz, 0)).fit()
+
+    class MeanAndLogVar(torch.nn.Module):
+        def forward(self, z):
+            return z, z
+
+    with pytest.raises(ValueError, match="needs a wrapper that returns the mean"):
+        PretrainedManifold(MeanAndLogVar(), latent_dim=2).fit()

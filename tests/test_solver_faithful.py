@@ -265,3 +265,63 @@ def test_reported_length_is_dense_on_a_relu_decoder():
         chords = curve_length(relu64, torch.as_tensor(p.latent, dtype=torch.float64), 1).numpy()
     np.testing.assert_allclose(p.length, dense, rtol=1e-3)
     assert np.max(dense / chords - 1) > 2e-3  # the kinks are real: node chords would fail the check
+
+
+def _flat_decoder():
+    """Values about 1, changing by about 1e-4 per unit latent step: in float32 the chords
+    of a dense sub-division approach the rounding error of φ."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(2, 300, generator=g, dtype=torch.float64)
+    c = torch.rand(300, generator=g, dtype=torch.float64) + 0.5
+
+    def flat(z):
+        return c.to(z.dtype) + 1e-4 * torch.tanh(3 * z @ W.to(z.dtype))
+
+    return flat
+
+
+def test_float32_lengths_near_rounding_are_not_inflated_by_refinement():
+    """Refining a segment whose chords are near φ's rounding error makes it *longer*
+    (each chord gains about ν²/2Δ): before round 22 the dense length refined such
+    segments to 512 sub-segments and reported these lengths 1.95-6.8x too long, and
+    Geodesic, steered by those lengths, returned the straight lines (0.9999-1.0000 of
+    them). Now refinement stops at the rounding level, and a warning says why float64 is
+    needed for exact lengths."""
+    from sk_geodesic.geometry import curve_length_energy
+    from sk_geodesic.interpolation import Linear
+
+    flat = _flat_decoder()
+    X = np.zeros((1, 300))
+    Z0, Z1 = np.random.RandomState(0).normal(size=(2, 6, 2))
+    m64 = PretrainedManifold(flat, latent_dim=2, dtype="float64").fit()
+    ref = Linear(manifold=m64).fit(X).length(Z0, Z1, latent=True)
+    m32 = PretrainedManifold(flat, latent_dim=2).fit()
+    with pytest.warns(RuntimeWarning, match="near the resolution of torch.float32"):
+        L = Linear(manifold=m32).fit(X).length(Z0, Z1, latent=True)
+    np.testing.assert_allclose(L, ref, rtol=1e-2)
+    assert np.median(np.abs(L / ref - 1)) < 1e-3
+    with pytest.warns(RuntimeWarning, match="near the resolution"):
+        p = Geodesic(manifold=m32).fit(X).path(Z0, Z1, latent=True)
+    dense64 = curve_length_energy(m64.embedding_map(), torch.as_tensor(p.latent, dtype=torch.float64))[0].numpy()
+    np.testing.assert_allclose(p.length, dense64, rtol=3e-2)
+    assert np.all(dense64 <= ref * (1 + 1e-6)) and np.mean(dense64 / ref) < 0.95  # the geodesics do shorten
+
+
+def test_no_rounding_warning_where_lengths_are_resolved():
+    import warnings
+
+    from sk_geodesic.interpolation import Linear
+
+    flat = _flat_decoder()
+    Z0, Z1 = np.random.RandomState(0).normal(size=(2, 6, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        Linear(manifold=PretrainedManifold(flat, latent_dim=2, dtype="float64").fit()).fit(np.zeros((1, 300))).length(
+            Z0, Z1, latent=True)
+        def sphere(z):
+            u, v = z[..., 0], z[..., 1]
+            return torch.stack([u.cos() * v.cos(), u.sin() * v.cos(), v.sin()], -1)
+
+        m = PretrainedManifold(sphere, latent_dim=2).fit()  # float32, lengths of order 1
+        Linear(manifold=m).fit(np.zeros((1, 3))).length(Z0 * 0.3, Z1 * 0.3, latent=True)
+        Geodesic(manifold=m).fit(np.zeros((1, 3))).length(Z0 * 0.3, Z1 * 0.3, latent=True)

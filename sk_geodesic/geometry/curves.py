@@ -6,6 +6,8 @@ E = (n−1) Σ‖Δφ_i‖², so L² ≤ E with equality at constant speed.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -61,24 +63,27 @@ def _sub_steps(embed, Z, subdivisions, half=False):
     """‖Δφ‖ over the sub-segments, (B, n−1, s), evaluated a few curves at a time.
 
     With ``half`` (s even) also each segment's length at s/2 sub-segments, (B, n−1),
-    from every other sub-point of the same evaluation.
+    from every other sub-point of the same evaluation, and the largest ‖φ‖ on each
+    segment, (B, n−1) (the scale of φ's rounding errors there).
     """
     B, n, d = Z.shape
     s = int(subdivisions)
     per_curve = (n - 1) * s + 1
     step = max(1, _CHUNK_POINTS // per_curve)
-    out, halves = [], []
+    out, halves, scales = [], [], []
     for i in range(0, B, step):
         X = embed_curve(embed, subdivide(Z[i : i + step], s))
         out.append((X[:, 1:] - X[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s))
         if half:
             Xh = X[:, ::2]
             halves.append((Xh[:, 1:] - Xh[:, :-1]).norm(dim=-1).reshape(-1, n - 1, s // 2).sum(-1))
+            norms = X.norm(dim=-1)
+            scales.append(torch.maximum(norms[:, :-1].reshape(-1, n - 1, s).amax(-1), norms[:, s::s]))
     if not out:
         empty = Z.new_zeros(0, n - 1, s)
-        return (empty, Z.new_zeros(0, n - 1)) if half else empty
+        return (empty, Z.new_zeros(0, n - 1), Z.new_zeros(0, n - 1)) if half else empty
     if half:
-        return torch.cat(out), torch.cat(halves)
+        return torch.cat(out), torch.cat(halves), torch.cat(scales)
     return torch.cat(out)
 
 
@@ -92,37 +97,75 @@ MAX_SUBDIVISIONS = 512
 
 def _richardson_segments(embed, Z, s):
     """Per-segment lengths (B, n−1), Richardson-extrapolated from s and s/2 sub-segments,
-    and their correction terms; ``steps`` (B, n−1, s) for the energy."""
-    steps, half = _sub_steps(embed, Z, s, half=True)
+    their correction terms, ``steps`` (B, n−1, s) for the energy and the largest ‖φ‖
+    on each segment (B, n−1)."""
+    steps, half, scale = _sub_steps(embed, Z, s, half=True)
     Ls = steps.sum(-1)
     corr = (Ls - half) / 3.0
-    return Ls + corr, corr, steps
+    return Ls + corr, corr, steps, scale
 
 
-def _refine_segments(embed, Z, seg_len, corr, s):
+def _rounding_bias(L, scale, s):
+    """The upward bias of a segment's length summed over s chords in φ's dtype.
+
+    Each φ value carries a rounding error of about eps·‖φ‖ (measured: 0.2-0.5 eps·‖φ‖
+    for float32 MLP and convolutional decoders against float64), and a chord of length
+    Δ = L/s measured with an error vector of norm ν comes out about ν²/(2Δ) too long, so
+    the s chords add s²ν²/(2L): finer sub-division *raises* the length once the chords
+    approach the noise. On a flat stretch of a float32 decoder (chords ~1e-5 against
+    ‖φ‖ ~ 14) refining to 512 sub-segments had made lengths 2.4-3.9x too long.
+    """
+    nu = torch.finfo(L.dtype).eps * scale
+    return (s * nu).pow(2) / (2 * L.abs().clamp_min(torch.finfo(L.dtype).tiny))
+
+
+#: :func:`curve_length_energy` warns when a curve's estimated rounding bias exceeds this
+#: fraction of its length (the estimators promise 1e-3 of a float64 evaluation).
+ROUNDING_WARN_FRACTION = 3e-4
+
+
+def _warn_if_rounding_limited(L, bias, dtype):
+    limited = bias > ROUNDING_WARN_FRACTION * L.abs()
+    if bool(limited.any()):
+        worst = float((bias / L.abs().clamp_min(torch.finfo(L.dtype).tiny)).max())
+        warnings.warn(
+            f"{int(limited.sum())} of {L.numel()} curve lengths are near the resolution of {dtype}: φ changes "
+            f"so little along them, against the size of its values, that rounding makes a length up to "
+            f"{worst:.2%} too long; evaluate φ in float64 (dtype='float64' on the manifold) for exact lengths",
+            RuntimeWarning, stacklevel=3)
+
+
+def _refine_segments(embed, Z, seg_len, corr, s, scale=None):
     """Re-measure, at 4× finer sub-division (repeatedly), the segments whose Richardson
     correction says they are under-resolved; returns corrected (B, n−1) lengths.
 
     A segment is under-resolved when its correction exceeds :data:`RESOLVED_TOLERANCE`
     of the larger of its own length and its curve's mean segment length: short segments
-    then need not be resolved beyond what they contribute to the curve's length (in
-    float32 their corrections are rounding noise, which refining cannot remove), while
-    the curve's total stays within about that tolerance.
+    then need not be resolved beyond what they contribute to the curve's length, while
+    the curve's total stays within about that tolerance. A segment is refined only while
+    the finer measurement's rounding bias (:func:`_rounding_bias`, from ``scale``, the
+    largest ‖φ‖ on it) stays within that tolerance too: beyond that its correction is
+    rounding noise, which finer sub-division amplifies instead of removing.
     """
     seg_len = seg_len.clone()
     floor = (seg_len.sum(-1, keepdim=True) / seg_len.shape[-1]).abs()  # (B, 1): the mean segment length
+    if scale is None:
+        scale = torch.zeros_like(seg_len)
 
-    def unresolved(c, L, f):
-        return c.abs() > RESOLVED_TOLERANCE * torch.maximum(L.abs(), f).clamp_min(torch.finfo(L.dtype).tiny)
+    def allowed(L, f):
+        return RESOLVED_TOLERANCE * torch.maximum(L.abs(), f).clamp_min(torch.finfo(L.dtype).tiny)
 
-    bad = unresolved(corr, seg_len, floor)
+    def unresolved(c, L, f, sc, s_next):
+        return (c.abs() > allowed(L, f)) & (_rounding_bias(L, sc, s_next) <= allowed(L, f))
+
+    bad = unresolved(corr, seg_len, floor, scale, 4 * s)
     while bool(bad.any()) and s < MAX_SUBDIVISIONS:
         s = min(4 * s, MAX_SUBDIVISIONS)
         b, i = bad.nonzero(as_tuple=True)
         ends = torch.stack([Z[b, i], Z[b, i + 1]], 1)  # each bad segment as a 2-node curve
-        L, c, _ = _richardson_segments(embed, ends, s)
+        L, c, _, sc = _richardson_segments(embed, ends, s)
         seg_len[b, i] = L[:, 0]
-        still = unresolved(c[:, 0], L[:, 0], floor[b, 0])
+        still = unresolved(c[:, 0], L[:, 0], floor[b, 0], sc[:, 0], 4 * s)
         bad = torch.zeros_like(bad)
         bad[b[still], i[still]] = True
     return seg_len
@@ -173,8 +216,9 @@ def curve_length_energy(embed, Z, subdivisions=None, refine=True):
     else:
         s = int(subdivisions)
     if s % 2 == 0:
-        seg, corr, steps = _richardson_segments(embed, Z, s)
-        L = (_refine_segments(embed, Z, seg, corr, s) if refine else seg).sum(-1)
+        seg, corr, steps, scale = _richardson_segments(embed, Z, s)
+        L = (_refine_segments(embed, Z, seg, corr, s, scale) if refine else seg).sum(-1)
+        _warn_if_rounding_limited(L, _rounding_bias(seg, scale, s).sum(-1), Z.dtype)
     else:
         steps = _sub_steps(embed, Z, s)
         L = steps.sum((-1, -2))

@@ -27,6 +27,21 @@ from ._inversion import best_of_candidates, invert_decoder
 from ._networks import has_piecewise_linear_activation
 
 
+def _first_layer(module):
+    """The first module with parameters of an ``nn.Module`` (None for plain callables)."""
+    for m in module.modules() if isinstance(module, nn.Module) else []:
+        if next(m.parameters(recurse=False), None) is not None:
+            return m
+    return None
+
+
+def _shape_tuple(value, name):
+    shape = tuple(int(v) for v in value)
+    if not shape or min(shape) < 1 or any(int(v) != v for v in value):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    return shape
+
+
 def _infer_latent_dim(module):
     for m in module.modules() if isinstance(module, nn.Module) else []:
         if isinstance(m, nn.Linear):
@@ -60,16 +75,30 @@ class PretrainedManifold(GenerativeManifold):
     Parameters
     ----------
     decoder : callable or torch.nn.Module
-        z ↦ x, mapping ``(N, latent_dim)`` to ``(N, ...)``; outputs are flattened. It
-        is always called with a batch (single points are passed as batches of one).
+        z ↦ x, mapping ``(N, latent_dim)`` (or ``(N, *latent_shape)``) to ``(N, ...)``;
+        outputs are flattened. It is always called with a batch (single points are
+        passed as batches of one).
     latent_dim : int or None, default=None
-        Inferred from the decoder's first ``nn.Linear`` when ``None``.
+        Inferred from ``latent_shape``, or else from the decoder's first ``nn.Linear``,
+        when ``None``.
     encoder : callable, torch.nn.Module or None, default=None
-        x ↦ z. Without one, ``transform`` inverts the decoder by gradient descent
-        (best of ``n_candidates`` prior samples, then Adam).
+        x ↦ z, mapping ``(N, n_features)`` (or ``(N, *input_shape)``) to codes with
+        ``latent_dim`` values per row (an ``(N, C, 1, 1)`` output is flattened). Without
+        one, ``transform`` inverts the decoder by gradient descent (best of
+        ``n_candidates`` prior samples, then Adam).
     std_network : callable, torch.nn.Module or None, default=None
-        z ↦ σ(z) of a Gaussian decoder; when given, the embedding is
-        concat(decoder(z), σ(z)) (the expected metric).
+        z ↦ σ(z) of a Gaussian decoder, called like the decoder; when given, the
+        embedding is concat(decoder(z), σ(z)) (the expected metric).
+    latent_shape : tuple of int or None, default=None
+        The shape (without the batch axis) in which ``decoder`` and ``std_network`` take
+        codes, e.g. ``(100, 1, 1)`` for a DCGAN generator, whose first layer is a
+        transposed convolution. ``None``: ``(latent_dim,)``. The interpolators still see
+        flat codes of ``latent_dim`` = the product of this shape.
+    input_shape : tuple of int, "decoder" or None, default=None
+        The shape (without the batch axis) in which ``encoder`` takes data rows, e.g.
+        ``(1, 28, 28)`` for a convolutional encoder; ``"decoder"``: the shape of the
+        decoder's output. ``None``: flat rows ``(n_features,)``. ``X`` itself is always
+        given flat, one row per sample.
     log_density : callable or None, default=None
         z ↦ log p(z), a differentiable Torch callable ``(N, d) -> (N,)``.
     prior : {"normal", None}, default="normal"
@@ -83,6 +112,10 @@ class PretrainedManifold(GenerativeManifold):
     Attributes
     ----------
     latent_dim_ : int
+    latent_shape_ : tuple of int
+        The shape in which the decoder takes codes (``(latent_dim,)`` by default).
+    input_shape_ : tuple of int or None
+        The shape in which the encoder takes data rows (None: flat).
     n_features_in_ : int
     latent_train_ : ndarray of shape (n_samples, latent_dim)
         Codes of the data given to ``fit``.
@@ -106,6 +139,8 @@ class PretrainedManifold(GenerativeManifold):
         "latent_dim": [None, Interval(Integral, 1, None, closed="left")],
         "encoder": [None, callable],
         "std_network": [None, callable],
+        "latent_shape": [None, tuple, list],
+        "input_shape": [None, StrOptions({"decoder"}), tuple, list],
         "log_density": [None, callable],
         "prior": [None, StrOptions({"normal"})],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
@@ -123,6 +158,8 @@ class PretrainedManifold(GenerativeManifold):
         std_network=None,
         log_density=None,
         prior="normal",
+        latent_shape=None,
+        input_shape=None,
         n_candidates=512,
         inversion_steps=300,
         device="auto",
@@ -135,6 +172,8 @@ class PretrainedManifold(GenerativeManifold):
         self.std_network = std_network
         self.log_density = log_density
         self.prior = prior
+        self.latent_shape = latent_shape
+        self.input_shape = input_shape
         self.n_candidates = n_candidates
         self.inversion_steps = inversion_steps
         self.device = device
@@ -157,25 +196,40 @@ class PretrainedManifold(GenerativeManifold):
         self._validate_params()
         self.device_ = resolve_device(self.device)
         self.dtype_ = resolve_dtype(self.dtype)
-        latent_dim = self.latent_dim if self.latent_dim is not None else _infer_latent_dim(self.decoder)
+        latent_shape = None if self.latent_shape is None else _shape_tuple(self.latent_shape, "latent_shape")
+        latent_dim = self.latent_dim
         if latent_dim is None:
-            raise ValueError("could not infer latent_dim from the decoder; pass latent_dim=...")
+            latent_dim = int(np.prod(latent_shape)) if latent_shape is not None else _infer_latent_dim(self.decoder)
+        if latent_dim is None:
+            first = _first_layer(self.decoder)
+            hint = ""
+            if isinstance(first, (nn.ConvTranspose2d, nn.Conv2d)):
+                hint = f" (a generator that takes codes as (N, C, 1, 1) needs latent_shape=({first.in_channels}, 1, 1))"
+            raise ValueError(f"could not infer latent_dim from the decoder; pass latent_dim=...{hint}")
+        if latent_shape is not None and int(np.prod(latent_shape)) != int(latent_dim):
+            raise ValueError(f"latent_shape {latent_shape} holds {int(np.prod(latent_shape))} values, "
+                             f"but latent_dim={latent_dim}")
         self.latent_dim_ = int(latent_dim)
+        self.latent_shape_ = latent_shape if latent_shape is not None else (self.latent_dim_,)
         self.decoder_ = self._place(self.decoder)
         self.encoder_ = self._place(self.encoder)
         self.std_network_ = self._place(self.std_network)
         self.log_density_ = self._place(self.log_density)
         probe = probe_points(self.latent_dim_, dtype=self.dtype_, device=self.device_)
         n_probe = probe.shape[0]
-        out = self._call_piece("decoder", self.decoder_, probe)
+        out = self._call_piece("decoder", self.decoder_, probe.reshape(n_probe, *self.latent_shape_))
         if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != n_probe:
+            several = isinstance(out, (tuple, list)) or hasattr(out, "mean") and not isinstance(out, torch.Tensor)
             raise ValueError(
                 "the decoder must map a batch (N, latent_dim) to a tensor with N rows; "
                 f"got {type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))} for N={n_probe}"
+                + (" (a decoder that returns several outputs or a distribution, e.g. (mean, log-variance), "
+                   "needs a wrapper that returns the mean; pass σ as std_network)" if several else "")
             )
         check_finite_output(out, probe, "the decoder", "at fit, on probe points")
         n_out = int(np.prod(out.shape[1:]))
         self.output_shape_ = tuple(out.shape[1:])
+        self.input_shape_ = self._resolve_input_shape(n_out)
         if X is not None:
             X = validate_data(self, X, dtype=[np.float64, np.float32])
             if X.shape[1] != n_out:
@@ -190,11 +244,24 @@ class PretrainedManifold(GenerativeManifold):
         self.latent_train_ = None if X is None else self.transform(X).astype(np.float64)
         return self
 
+    def _resolve_input_shape(self, n_out):
+        """The encoder's input shape without the batch axis, or None for flat rows."""
+        if self.input_shape is None:
+            return None
+        shape = self.output_shape_ if self.input_shape == "decoder" else _shape_tuple(self.input_shape, "input_shape")
+        if int(np.prod(shape)) != n_out:
+            raise ValueError(f"input_shape {shape} holds {int(np.prod(shape))} values, but the decoder "
+                             f"outputs {n_out} per latent point (shape {self.output_shape_})")
+        return shape
+
+    def _encoder_input(self, x):
+        return x if self.input_shape_ is None else x.reshape(x.shape[0], *self.input_shape_)
+
     def _check_pieces(self, probe, out, n_out):
         """std_network, log_density and encoder: shapes and finiteness at the probe points."""
         n_probe = probe.shape[0]
         if self.std_network_ is not None:
-            s = self._call_piece("std_network", self.std_network_, probe)
+            s = self._call_piece("std_network", self.std_network_, probe.reshape(n_probe, *self.latent_shape_))
             if not isinstance(s, torch.Tensor) or s.dim() < 1 or s.shape[0] != n_probe or int(np.prod(s.shape[1:])) != n_out:
                 raise ValueError(
                     f"std_network must map (N, latent_dim) to N rows of {n_out} values (the decoder's "
@@ -212,7 +279,7 @@ class PretrainedManifold(GenerativeManifold):
         if self.encoder_ is not None:
             with torch.no_grad():
                 x = out.reshape(n_probe, -1).to(self.dtype_)
-            z = self._call_piece("encoder", self.encoder_, x)
+            z = self._call_piece("encoder", self.encoder_, self._encoder_input(x))
             if not isinstance(z, torch.Tensor) or z.dim() < 1 or z.shape[0] != n_probe or int(np.prod(z.shape[1:])) != self.latent_dim_:
                 raise ValueError(
                     f"the encoder must map (N, n_features) to codes of shape (N, {self.latent_dim_}) "
@@ -230,6 +297,13 @@ class PretrainedManifold(GenerativeManifold):
                 # device="auto" picked the GPU; a NumPy (or CPU-only) function cannot take its tensors
                 hint = (f" (it was called on {arg.device} tensors because device={self.device!r}; "
                         "a function that needs NumPy arrays or CPU tensors needs device='cpu')")
+            elif arg.dim() == 2 and isinstance(_first_layer(fn), (nn.Conv2d, nn.ConvTranspose2d)):
+                # a convolutional first layer given flat rows: say which shape parameter fits
+                channels = _first_layer(fn).in_channels
+                hint = (f" (its first layer is a {type(_first_layer(fn)).__name__} and takes (N, C, H, W) "
+                        + (f"batches: for codes as (N, {channels}, 1, 1) pass latent_shape=({channels}, 1, 1))"
+                           if name in ("decoder", "std_network")
+                           else "batches: pass input_shape='decoder' or the image shape, e.g. (1, 28, 28))"))
             raise ValueError(f"the {name} failed on a batch of shape {tuple(arg.shape)}: {exc}{hint}") from exc
 
     def _place(self, fn):
@@ -241,7 +315,7 @@ class PretrainedManifold(GenerativeManifold):
     # The user's callables always see a batch (N, latent_dim): single points (as the
     # geometry core's vmapped Jacobians pass them) and curves (B, n, d) are reshaped.
     def _decode(self, z):
-        out = self.decoder_(z.reshape(-1, z.shape[-1]))
+        out = self.decoder_(z.reshape(-1, *self.latent_shape_))
         return out.reshape(*z.shape[:-1], -1).to(z.dtype)
 
     def _embed(self, z):
@@ -263,7 +337,7 @@ class PretrainedManifold(GenerativeManifold):
         return self._sigma, slice(int(np.prod(self.output_shape_)), None)
 
     def _sigma(self, z):
-        return self.std_network_(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], -1).to(z.dtype)
+        return self.std_network_(z.reshape(-1, *self.latent_shape_)).reshape(*z.shape[:-1], -1).to(z.dtype)
 
     @property
     def _log_density(self):
@@ -276,7 +350,7 @@ class PretrainedManifold(GenerativeManifold):
 
     def _encode(self, x):
         if self.encoder_ is not None:
-            return self.encoder_(x).reshape(x.shape[0], -1).to(x.dtype)
+            return self.encoder_(self._encoder_input(x)).reshape(x.shape[0], -1).to(x.dtype)
         gen = torch.Generator().manual_seed(seed_from(self.random_state))
         cand = self._sample_latent(self.n_candidates, gen).to(self.device_, self.dtype_)
         z0 = best_of_candidates(self._decode, x, cand)
@@ -289,6 +363,15 @@ class PretrainedManifold(GenerativeManifold):
         X = self._validate_X(X)
         Z = to_numpy(self._encode(to_tensor(X, self.device_, self.dtype_)))
         return Z.astype(X.dtype, copy=False)
+
+    def __setstate__(self, state):
+        # pickled before latent_shape / input_shape existed: flat codes and rows
+        state.setdefault("latent_shape", None)
+        state.setdefault("input_shape", None)
+        if "latent_dim_" in state:
+            state.setdefault("latent_shape_", (state["latent_dim_"],))
+            state.setdefault("input_shape_", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -80,7 +80,7 @@ def _no_length_refinement(mp):
     import sk_geodesic.geometry.curves as curves
 
     # Richardson at the base sub-division only: segments a wall crosses are never re-measured
-    mp.setattr(curves, "_refine_segments", lambda embed, Z, seg_len, corr, s: seg_len)
+    mp.setattr(curves, "_refine_segments", lambda embed, Z, seg_len, corr, s, scale=None: seg_len)
 
 
 def _few_subsegments_on_short_curves(mp):
@@ -547,5 +547,28 @@ BREAKS = [
         description="a VAE with a constant σ claims the expected metric (two starts for nothing)",
         apply=lambda mp: mp.setattr("sk_geodesic.manifolds._vae.VAE.metric_has_variance", lambda self: True),
         tests=["tests/test_solver_multistart.py::test_auto_multi_start_follows_the_metric"],
+    ),
+]
+
+BREAKS += [
+    Break(
+        name="refine_into_rounding",
+        description="dense lengths refine segments whose chords are down at φ's rounding error",
+        apply=lambda mp: mp.setattr("sk_geodesic.geometry.curves._rounding_bias",
+                                    lambda L, scale, s: torch.zeros_like(L)),
+        tests=["tests/test_solver_faithful.py::test_float32_lengths_near_rounding_are_not_inflated_by_refinement"],
+    ),
+    Break(
+        name="silent_rounding_limit",
+        description="lengths near φ's float32 resolution are reported without a warning",
+        apply=lambda mp: mp.setattr("sk_geodesic.geometry.curves._warn_if_rounding_limited",
+                                    lambda L, bias, dtype: None),
+        tests=["tests/test_solver_faithful.py::test_float32_lengths_near_rounding_are_not_inflated_by_refinement"],
+    ),
+    Break(
+        name="rounding_warning_everywhere",
+        description="the rounding warning fires on every length",
+        apply=lambda mp: mp.setattr("sk_geodesic.geometry.curves.ROUNDING_WARN_FRACTION", -1.0),
+        tests=["tests/test_solver_faithful.py::test_no_rounding_warning_where_lengths_are_resolved"],
     ),
 ]
