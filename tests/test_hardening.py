@@ -623,6 +623,11 @@ def test_torchscript_decoder_fits_solves_and_pickles(tmp_path):
     assert all(p.requires_grad for p in dec_ts.parameters())  # the user's module is left alone
     assert not any(p.requires_grad for p in man.decoder_.parameters())
     back = pickle.loads(pickle.dumps(est))
+    # a fitted graph start holds φ too: it pickles through the manifold
+    codes = np.random.RandomState(4).normal(size=(30, 2))
+    graph_est = Geodesic(manifold=man, init="graph").fit(man.inverse_transform(codes))
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(graph_est)).length(Z0, Z1, latent=True),
+                               graph_est.length(Z0, Z1, latent=True), rtol=1e-6)
     assert isinstance(back.manifold.decoder_, torch.jit.ScriptModule)
     assert not any(p.requires_grad for p in back.manifold.decoder_.parameters())
     np.testing.assert_allclose(back.length(Z0, Z1, latent=True), expected, rtol=1e-5)

@@ -9,8 +9,14 @@ from torch.func import jacfwd, vmap
 def jacobian(embed, Z):
     """Batched Jacobian of φ at ``Z`` (N, d) → (N, D, d), by forward-mode AD.
 
-    Forward mode costs d Jacobian-vector products, cheap when d ≪ D (latent spaces).
+    Forward mode costs d Jacobian-vector products, cheap when d ≪ D (latent spaces). An
+    embedding with its own ``value_and_jacobian``
+    (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`) carries the d tangents
+    through its layers instead (the same numbers, fewer passes).
     """
+    layerwise = getattr(embed, "value_and_jacobian", None)
+    if layerwise is not None and Z.dim() == 2:
+        return layerwise(Z)[0]
     return vmap(jacfwd(embed))(Z)
 
 

@@ -144,8 +144,14 @@ def _value_and_jacobian(embed):
 
     φ acts row by row, so a JVP with the tangent e_k in every row gives column k of
     every point's Jacobian at once; vmapping over the d tangents costs about one
-    forward pass of a d-times larger batch.
+    forward pass of a d-times larger batch. An embedding with its own
+    ``value_and_jacobian`` (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`,
+    what the manifolds of module decoders hand out) is used as it is.
     """
+
+    layerwise = getattr(embed, "value_and_jacobian", None)
+    if layerwise is not None:  # e.g. a LayerwiseEmbedding: tangents carried layer by layer
+        return layerwise
 
     def value_and_jacobian(Z):
         n, d = Z.shape

@@ -575,6 +575,9 @@ class AEAI(GenerativeManifold):
     def _embed(self, z):
         return self.decoder_(z)
 
+    def _embedding_parts(self):
+        return [self.decoder_], None
+
     def _log_density(self, z):
         return self.log_density_module_(z)
 

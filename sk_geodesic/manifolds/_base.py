@@ -61,7 +61,19 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         vmapped); its Euclidean pullback is the metric G(z) = J_φ(z)ᵀ J_φ(z).
         """
         check_is_fitted(self)
-        return self._embed
+        parts = self._embedding_parts()
+        if parts is None:
+            return self._embed
+        from ..geometry.jacobian import LayerwiseEmbedding
+
+        modules, latent_shape = parts
+        return LayerwiseEmbedding(self._embed, modules, latent_shape)
+
+    def _embedding_parts(self):
+        """``(modules, latent_shape)`` whose flattened outputs, concatenated, are φ, for
+        Jacobians carried layer by layer (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`);
+        ``None``: φ is differentiated whole by ``torch.func``."""
+        return None
 
     def decoding_map(self):
         """The decoded mean z ↦ x as a Torch callable ``(..., d) -> (..., n_features)``."""

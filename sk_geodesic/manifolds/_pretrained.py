@@ -324,6 +324,13 @@ class PretrainedManifold(GenerativeManifold):
             return x
         return torch.cat([x, self._sigma(z)], dim=-1)
 
+    def _embedding_parts(self):
+        # layer-by-layer Jacobians need modules; plain callables are differentiated whole
+        pieces = [self.decoder_, self.std_network_]
+        if not all(p is None or isinstance(p, nn.Module) for p in pieces):
+            return None
+        return pieces, self.latent_shape_
+
     def metric_has_variance(self):
         """``True`` when a ``std_network`` was given (φ = [decoder(z), σ(z)])."""
         check_is_fitted(self)

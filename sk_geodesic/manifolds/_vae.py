@@ -301,6 +301,9 @@ class VAE(GenerativeManifold):
     def _embed(self, z):
         return torch.cat([self.module_.dec_mean(z), self.module_.dec_std(z)], dim=-1)
 
+    def _embedding_parts(self):
+        return [self.module_.dec_mean, self.module_.dec_std], None
+
     def metric_has_variance(self):
         """Whether σ(z) varies with z: φ = [μ(z), σ(z)] is the expected metric.
 

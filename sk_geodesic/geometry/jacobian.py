@@ -1,0 +1,152 @@
+"""Forward-mode Jacobians of feed-forward networks, layer by layer (pure Torch).
+
+``torch.func`` gives any network's Jacobian as ``vmap(jvp(...))`` over the d latent
+directions. For the layers decoders are made of, carrying the d tangents through the
+network by hand is cheaper: a linear or convolutional layer maps the tangents with its
+weights alone (one GEMM or convolution over the d·N stacked tangents, no bias), an
+elementwise activation multiplies them by its derivative, computed once from the
+primal. That is about the cost of d + 1 forward passes; ``vmap(jvp)`` measured
+1.4-2x more on the benchmark's MLP decoders and a DCGAN-style generator (one thread,
+1000 points). Layers without a rule here go through ``vmap(jvp)`` one by one, so any
+``nn.Sequential`` gets exact Jacobians, and other modules are differentiated whole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import jvp, vmap
+
+_CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+_CONV_T = {nn.ConvTranspose1d: F.conv_transpose1d, nn.ConvTranspose2d: F.conv_transpose2d,
+           nn.ConvTranspose3d: F.conv_transpose3d}
+_BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_RESHAPES = (nn.Flatten, nn.Unflatten, nn.Identity)
+_ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SiLU)
+
+
+def _activation_derivative(module, a, y):
+    """dy/da of an elementwise activation y = module(a) (one of ``_ACTIVATIONS``).
+
+    At kinks the derivative follows Torch's own convention (ReLU: 0 at 0, LeakyReLU and
+    ELU: the negative branch at 0), so the Jacobians equal ``torch.func``'s.
+    """
+    if isinstance(module, nn.Tanh):
+        return 1 - y * y
+    if isinstance(module, nn.Sigmoid):
+        return y * (1 - y)
+    if isinstance(module, nn.Softplus):
+        ba = a * module.beta
+        return torch.where(ba > module.threshold, torch.ones_like(a), torch.sigmoid(ba))
+    if isinstance(module, nn.ReLU):
+        return (a > 0).to(a.dtype)
+    if isinstance(module, nn.LeakyReLU):
+        return torch.where(a > 0, torch.ones_like(a), torch.full_like(a, module.negative_slope))
+    if isinstance(module, nn.ELU):
+        return torch.where(a > 0, torch.ones_like(a), y + module.alpha)
+    if isinstance(module, nn.SiLU):
+        s = torch.sigmoid(a)
+        return s * (1 + a * (1 - s))
+    raise TypeError(f"no derivative rule for {type(module).__name__}")
+
+
+def _stacked(fn, T):
+    """Apply a per-item map to tangents T (k, N, ...) as one batch of k·N items."""
+    out = fn(T.reshape(-1, *T.shape[2:]))
+    return out.reshape(T.shape[0], T.shape[1], *out.shape[1:])
+
+
+def _layer(module, h, T):
+    """(module(h), its tangents) for tangents T (k, N, ...) of h (N, ...)."""
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            h, T = _layer(child, h, T)
+        return h, T
+    if isinstance(module, (nn.Dropout, *_RESHAPES)) and not (isinstance(module, nn.Dropout) and module.training):
+        return module(h), _stacked(module, T)
+    if type(module) is nn.Linear:
+        return module(h), T @ module.weight.T
+    conv = _CONV.get(type(module))
+    if conv is not None and module.padding_mode == "zeros":
+        return module(h), _stacked(lambda t: conv(t, module.weight, None, module.stride, module.padding,
+                                                   module.dilation, module.groups), T)
+    conv_t = _CONV_T.get(type(module))
+    if conv_t is not None and module.padding_mode == "zeros":
+        return module(h), _stacked(lambda t: conv_t(t, module.weight, None, module.stride, module.padding,
+                                                     module.output_padding, module.groups, module.dilation), T)
+    if isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None:
+        y = module(h)
+        scale = (module.running_var + module.eps).rsqrt()
+        if module.weight is not None:
+            scale = scale * module.weight
+        return y, T * scale.reshape(-1, *([1] * (h.dim() - 2)))
+    if isinstance(module, _ACTIVATIONS):
+        y = module(h)
+        return y, T * _activation_derivative(module, h, y)
+    # no rule: differentiate this layer with torch.func
+    y, T = vmap(lambda t: jvp(module, (h,), (t,)), out_dims=(None, 0))(T)
+    return y, T
+
+
+def forward_jacobian(module, Z):
+    """``(module(Z), T)`` with T (d, N, ...) the tangents of the output along the d
+    coordinate directions of the rows of ``Z`` (N, d, ...): T[k] = J e_k.
+
+    ``module`` maps a batch (N, ...) to (N, ...); ``nn.Sequential`` containers are
+    walked layer by layer (rules for linear, convolutional, batch-norm in eval mode,
+    reshaping and elementwise activation layers; ``torch.func`` for the others), any other
+    callable is differentiated whole by ``vmap(jvp)``.
+    """
+    N = Z.shape[0]
+    d = Z[0].numel()
+    basis = torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
+    if isinstance(module, nn.Sequential):
+        return _layer(module, Z, basis)
+    y, T = vmap(lambda t: jvp(module, (Z,), (t,)), out_dims=(None, 0))(basis)
+    return y, T
+
+
+class LayerwiseEmbedding:
+    """φ(z) = [part_1(z), part_2(z), …] (each flattened) with layer-by-layer Jacobians.
+
+    Called, it is ``embed`` (the manifold's own φ, which it must equal); its
+    ``value_and_jacobian`` gives ``(J (N, D, d), φ (N, D))`` from :func:`forward_jacobian`
+    of each part, the parts called with codes reshaped to ``latent_shape``. The geometry
+    core uses it wherever it needs a Jacobian pass of φ.
+    """
+
+    def __init__(self, embed, parts, latent_shape=None):
+        self.embed = embed
+        self.parts = [p for p in parts if p is not None]
+        self.latent_shape = latent_shape
+
+    def __call__(self, z):
+        return self.embed(z)
+
+    def __reduce__(self):
+        # φ of a model object (a bound method of an owner offering ``_embedding_parts``,
+        # as the manifolds do) is rebuilt from its owner, so that a pickle takes the
+        # modules through the owner's own pickling (e.g. TorchScript modules)
+        owner = getattr(self.embed, "__self__", None)
+        if owner is not None and hasattr(owner, "_embedding_parts"):
+            return _from_owner, (owner, self.embed.__func__.__name__)
+        return LayerwiseEmbedding, (self.embed, self.parts, self.latent_shape)
+
+    def value_and_jacobian(self, Z):
+        N, d = Z.shape
+        shape = (d,) if self.latent_shape is None else tuple(self.latent_shape)
+        X = Z.reshape(N, *shape)
+        values, tangents = [], []
+        for part in self.parts:
+            y, T = forward_jacobian(part, X)
+            values.append(y.reshape(N, -1).to(Z.dtype))
+            tangents.append(T.reshape(d, N, -1).to(Z.dtype))
+        y = values[0] if len(values) == 1 else torch.cat(values, -1)
+        T = tangents[0] if len(tangents) == 1 else torch.cat(tangents, -1)
+        return T.permute(1, 2, 0), y
+
+
+def _from_owner(owner, name):
+    parts, latent_shape = owner._embedding_parts()
+    return LayerwiseEmbedding(getattr(owner, name), parts, latent_shape)

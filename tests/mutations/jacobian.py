@@ -1,0 +1,108 @@
+"""Breaks of the layer-by-layer Jacobians (area ``jacobian``)."""
+
+import torch
+
+from . import Break
+
+T = "tests/test_jacobian_layers.py::"
+
+
+def _softplus_ignores_threshold(mp):
+    import sk_geodesic.geometry.jacobian as jac
+
+    derivative = jac._activation_derivative
+
+    def deriv(module, a, y):
+        if isinstance(module, torch.nn.Softplus):
+            return torch.sigmoid(a * module.beta)
+        return derivative(module, a, y)
+
+    mp.setattr(jac, "_activation_derivative", deriv)
+
+
+def _elu_as_relu(mp):
+    import sk_geodesic.geometry.jacobian as jac
+
+    derivative = jac._activation_derivative
+
+    def deriv(module, a, y):
+        if isinstance(module, torch.nn.ELU):
+            return (a > 0).to(a.dtype)
+        return derivative(module, a, y)
+
+    mp.setattr(jac, "_activation_derivative", deriv)
+
+
+def _conv_transpose_drops_output_padding(mp):
+    import torch.nn.functional as F
+
+    import sk_geodesic.geometry.jacobian as jac
+
+    def conv_t(t, w, b, stride, padding, output_padding, groups, dilation):
+        out = F.conv_transpose2d(t, w, b, stride, padding, 0, groups, dilation)
+        pad = [0, output_padding[1], 0, output_padding[0]]
+        return F.pad(out, pad)  # right size, but the extra row/column is zero instead of convolved
+
+    mp.setitem(jac._CONV_T, torch.nn.ConvTranspose2d, conv_t)
+
+
+def _batch_norm_ignores_weight(mp):
+    import sk_geodesic.geometry.jacobian as jac
+
+    layer = jac._layer
+
+    def patched(module, h, T):
+        if isinstance(module, jac._BATCH_NORM) and not module.training:
+            return module(h), T * (module.running_var + module.eps).rsqrt().reshape(-1, *([1] * (h.dim() - 2)))
+        return layer(module, h, T)
+
+    mp.setattr(jac, "_layer", patched)
+
+
+def _linear_keeps_bias(mp):
+    import sk_geodesic.geometry.jacobian as jac
+
+    layer = jac._layer
+
+    def patched(module, h, T):
+        if type(module) is torch.nn.Linear:
+            return module(h), module(T)
+        return layer(module, h, T)
+
+    mp.setattr(jac, "_layer", patched)
+
+
+def _solver_ignores_layerwise(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    original = solvers._value_and_jacobian
+
+    def value_and_jacobian(embed):  # the torch.func path whatever the embedding offers
+        return original(getattr(embed, "embed", embed))
+
+    mp.setattr(solvers, "_value_and_jacobian", value_and_jacobian)
+
+
+def _plain_reduce(mp):
+    from sk_geodesic.geometry.jacobian import LayerwiseEmbedding
+
+    mp.setattr(LayerwiseEmbedding, "__reduce__",
+               lambda self: (LayerwiseEmbedding, (self.embed, self.parts, self.latent_shape)))
+
+
+BREAKS = [
+    Break("plain_reduce", "a pickled φ takes its modules as they are, not through their manifold", _plain_reduce,
+          ["tests/test_hardening.py::test_torchscript_decoder_fits_solves_and_pickles"]),
+    Break("softplus_ignores_threshold", "Softplus's linear branch above the threshold is missed",
+          _softplus_ignores_threshold, [T + "test_forward_jacobian_matches_torch_func"]),
+    Break("elu_as_relu", "ELU's negative branch gets a zero derivative", _elu_as_relu,
+          [T + "test_forward_jacobian_matches_torch_func"]),
+    Break("conv_transpose_drops_output_padding", "transposed convolutions pad their tangents with zeros",
+          _conv_transpose_drops_output_padding, [T + "test_forward_jacobian_matches_torch_func"]),
+    Break("batch_norm_ignores_weight", "batch norm scales tangents without its affine weight",
+          _batch_norm_ignores_weight, [T + "test_forward_jacobian_matches_torch_func"]),
+    Break("linear_keeps_bias", "linear layers add their bias to the tangents", _linear_keeps_bias,
+          [T + "test_forward_jacobian_matches_torch_func", T + "test_layerwise_embedding_is_phi_with_its_jacobian"]),
+    Break("solver_ignores_layerwise", "the solver differentiates φ whole even where layer rules exist",
+          _solver_ignores_layerwise, [T + "test_geodesic_solver_takes_the_layerwise_jacobians"]),
+]

@@ -1,0 +1,125 @@
+"""Layer-by-layer forward-mode Jacobians against torch.func's, on a zoo of decoders."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import jacfwd, vmap
+
+from sk_geodesic.geometry.jacobian import LayerwiseEmbedding, forward_jacobian
+
+
+class Custom(nn.Module):
+    """No rule: differentiated whole by torch.func."""
+
+    def forward(self, h):
+        return torch.sin(h) * h.sum(-1, keepdim=True)
+
+
+def _bn(module, channels, seed):
+    g = torch.Generator().manual_seed(seed)
+    module.running_mean.copy_(torch.randn(channels, generator=g, dtype=torch.float64))
+    module.running_var.copy_(torch.rand(channels, generator=g, dtype=torch.float64) + 0.5)
+    if module.weight is not None:
+        module.weight.data.copy_(torch.randn(channels, generator=g, dtype=torch.float64))
+    return module
+
+
+def _zoo():
+    torch.manual_seed(0)
+    d = 3
+    return {
+        "mlp activations": (nn.Sequential(
+            nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, 16), nn.Softplus(beta=2.0, threshold=1.0),
+            nn.Linear(16, 16), nn.ELU(alpha=0.5), nn.Linear(16, 16), nn.LeakyReLU(0.3), nn.Linear(16, 16), nn.SiLU(),
+            nn.Linear(16, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 12), nn.Sigmoid()), (d,)),
+        "nested, batch norm, custom": (nn.Sequential(
+            nn.Sequential(nn.Linear(d, 10), _bn(nn.BatchNorm1d(10), 10, 1)), nn.Tanh(), Custom(),
+            nn.Sequential(nn.Identity(), nn.Linear(10, 6), _bn(nn.BatchNorm1d(6, affine=False), 6, 2))), (d,)),
+        "dcgan generator": (nn.Sequential(
+            nn.ConvTranspose2d(d, 8, 3, 1, 0), _bn(nn.BatchNorm2d(8), 8, 3), nn.ReLU(),
+            nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, dilation=1), nn.ELU(),
+            nn.ConvTranspose2d(4, 4, 3, stride=1, padding=2, groups=2, dilation=2), nn.Tanh(),
+            nn.Conv2d(4, 2, 3, stride=2, padding=1), nn.Flatten(), nn.Linear(2 * 3 * 3, 7)), (d, 1, 1)),
+        "conv1d and unflatten": (nn.Sequential(
+            nn.Linear(d, 24), nn.Unflatten(1, (3, 8)), nn.Conv1d(3, 4, 3, padding=1, dilation=1, groups=1),
+            nn.Softplus(), nn.Conv1d(4, 2, 2, stride=2), nn.Flatten()), (d,)),
+        "not a sequential": (Custom(), (d,)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_zoo()))
+def test_forward_jacobian_matches_torch_func(name):
+    module, shape = _zoo()[name]
+    module = module.double().eval()
+    g = torch.Generator().manual_seed(1)
+    Z = torch.randn(9, *shape, generator=g, dtype=torch.float64)
+    Z[0] = 0.0  # kinks of ReLU-like layers sit at exact zeros for some units here
+    with torch.no_grad():
+        y, T = forward_jacobian(module, Z)
+    np.testing.assert_allclose(y.numpy(), module(Z).detach().numpy(), rtol=1e-12, atol=1e-12)
+    d = int(np.prod(shape))
+    flat = lambda z: module(z.reshape(1, *shape)).reshape(-1)  # noqa: E731
+    J = vmap(jacfwd(flat))(Z.reshape(-1, d)).detach()  # (N, D, d)
+    np.testing.assert_allclose(T.reshape(d, 9, -1).permute(1, 2, 0).numpy(), J.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_layerwise_embedding_is_phi_with_its_jacobian():
+    torch.manual_seed(2)
+    dec = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 5)).double()
+    std = Custom().double()
+
+    def embed(z):
+        return torch.cat([dec(z), std(z)], -1)
+
+    phi = LayerwiseEmbedding(embed, [dec, std])
+    Z = torch.randn(6, 2, dtype=torch.float64)
+    with torch.no_grad():
+        J, y = phi.value_and_jacobian(Z)
+    np.testing.assert_allclose(y.numpy(), embed(Z).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(J.numpy(), vmap(jacfwd(embed))(Z).detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert torch.equal(phi(Z), embed(Z))
+
+
+def test_manifolds_hand_out_layerwise_embeddings():
+    from sk_geodesic.manifolds import VAE, PretrainedManifold
+
+    dec = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 5))
+    m = PretrainedManifold(dec, latent_dim=2).fit()
+    assert isinstance(m.embedding_map(), LayerwiseEmbedding)
+    plain = PretrainedManifold(lambda z: torch.cat([z, z.sin()], -1), latent_dim=2).fit()
+    assert not hasattr(plain.embedding_map(), "value_and_jacobian")
+    X = np.random.RandomState(0).rand(40, 5)
+    vae = VAE(latent_dim=2, hidden_sizes=(8,), epochs=1, random_state=0).fit(X)
+    phi = vae.embedding_map()
+    Z = torch.randn(4, 2)
+    with torch.no_grad():
+        J, y = phi.value_and_jacobian(Z)
+    np.testing.assert_allclose(J.numpy(), vmap(jacfwd(vae._embed))(Z).detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_geodesic_solver_takes_the_layerwise_jacobians():
+    from sk_geodesic.interpolation import Geodesic
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    torch.manual_seed(3)
+    dec = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 6))
+    m = PretrainedManifold(dec, latent_dim=2, dtype="float64").fit()
+    calls = []
+    original = LayerwiseEmbedding.value_and_jacobian
+
+    def counting(self, Z):
+        calls.append(Z.shape[0])
+        return original(self, Z)
+
+    Z0, Z1 = np.random.RandomState(0).normal(size=(2, 3, 2))
+    LayerwiseEmbedding.value_and_jacobian = counting
+    try:
+        L = Geodesic(manifold=m, init="linear").fit(np.zeros((1, 6))).length(Z0, Z1, latent=True)
+    finally:
+        LayerwiseEmbedding.value_and_jacobian = original
+    assert calls
+    dec64 = m.decoder_  # the manifold's float64 copy, called as a plain function: torch.func differentiates it whole
+    ref = Geodesic(manifold=PretrainedManifold(lambda z: dec64(z), latent_dim=2, dtype="float64").fit(),
+                   init="linear").fit(np.zeros((1, 6))).length(Z0, Z1, latent=True)
+    np.testing.assert_allclose(L, ref, rtol=1e-9)
