@@ -25,6 +25,7 @@ from .density import (
     minimize_curves_lbfgs,
     soft_maximum,
 )
+from .jacobian import LayerwiseEmbedding, forward_jacobian
 from .metric import (
     condition_number,
     grid_variation,
@@ -63,6 +64,8 @@ __all__ = [
     "plane_through",
     "grid_variation",
     "jacobian",
+    "forward_jacobian",
+    "LayerwiseEmbedding",
     "log_det_metric",
     "magnification_factor",
     "metric_tensor",

@@ -90,13 +90,38 @@ def _layer(module, h, T):
 
 
 def forward_jacobian(module, Z):
-    """``(module(Z), T)`` with T (d, N, ...) the tangents of the output along the d
-    coordinate directions of the rows of ``Z`` (N, d, ...): T[k] = J e_k.
+    """A network's output and its tangents along every latent coordinate.
 
-    ``module`` maps a batch (N, ...) to (N, ...); ``nn.Sequential`` containers are
-    walked layer by layer (rules for linear, convolutional, batch-norm in eval mode,
-    reshaping and elementwise activation layers; ``torch.func`` for the others), any other
-    callable is differentiated whole by ``vmap(jvp)``.
+    ``nn.Sequential`` containers are walked layer by layer: rules for linear,
+    convolutional (zero padding), transposed convolutional, batch-norm (eval mode),
+    reshaping, dropout (eval mode) and elementwise activation layers (Tanh, Sigmoid,
+    Softplus, ReLU, LeakyReLU, ELU, SiLU), ``torch.func`` for any other layer; any other
+    module or callable is differentiated whole by ``vmap(jvp)``.
+
+    Parameters
+    ----------
+    module : callable or torch.nn.Module
+        Maps a batch ``(N, ...)`` to ``(N, ...)``.
+    Z : Tensor of shape (N, ...)
+        The inputs; their d = ``Z[0].numel()`` entries are the coordinates.
+
+    Returns
+    -------
+    y : Tensor
+        ``module(Z)``.
+    T : Tensor of shape (d, *y.shape)
+        ``T[k]`` is the Jacobian of each output row times the k-th coordinate direction.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sk_geodesic.geometry import forward_jacobian
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.Tanh()).double()
+    >>> y, T = forward_jacobian(net, torch.zeros(1, 2, dtype=torch.float64))
+    >>> J = torch.func.jacfwd(lambda z: net(z[None])[0])(torch.zeros(2, dtype=torch.float64))
+    >>> torch.allclose(T[:, 0].T, J)
+    True
     """
     N = Z.shape[0]
     d = Z[0].numel()
@@ -110,10 +135,32 @@ def forward_jacobian(module, Z):
 class LayerwiseEmbedding:
     """φ(z) = [part_1(z), part_2(z), …] (each flattened) with layer-by-layer Jacobians.
 
-    Called, it is ``embed`` (the manifold's own φ, which it must equal); its
-    ``value_and_jacobian`` gives ``(J (N, D, d), φ (N, D))`` from :func:`forward_jacobian`
-    of each part, the parts called with codes reshaped to ``latent_shape``. The geometry
-    core uses it wherever it needs a Jacobian pass of φ.
+    Called, it is ``embed`` (the model's own φ, which it must equal); its
+    :meth:`value_and_jacobian` takes the parts through :func:`forward_jacobian`. The
+    manifolds of module decoders hand one out as their
+    :meth:`~sk_geodesic.manifolds.GenerativeManifold.embedding_map`, and the solver and
+    :func:`~sk_geodesic.geometry.jacobian` use it for every Jacobian pass of φ.
+
+    Parameters
+    ----------
+    embed : callable
+        φ, ``(..., d) -> (..., D)``.
+    parts : list of callables or torch.nn.Module (None entries are skipped)
+        Whose flattened outputs, concatenated, are φ.
+    latent_shape : tuple of int or None, default=None
+        The shape (without the batch axis) in which the parts take codes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sk_geodesic.geometry import LayerwiseEmbedding, metric_tensor
+    >>> mean = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 4))
+    >>> std = nn.Sequential(nn.Linear(2, 4), nn.Softplus())
+    >>> phi = LayerwiseEmbedding(lambda z: torch.cat([mean(z), std(z)], -1), [mean, std])
+    >>> J, value = phi.value_and_jacobian(torch.zeros(5, 2))
+    >>> J.shape, value.shape, metric_tensor(phi, torch.zeros(5, 2)).shape
+    (torch.Size([5, 8, 2]), torch.Size([5, 8]), torch.Size([5, 2, 2]))
     """
 
     def __init__(self, embed, parts, latent_shape=None):
@@ -134,6 +181,7 @@ class LayerwiseEmbedding:
         return LayerwiseEmbedding, (self.embed, self.parts, self.latent_shape)
 
     def value_and_jacobian(self, Z):
+        """``(J, φ)`` at the rows of ``Z`` (N, d): J of shape (N, D, d), φ of shape (N, D)."""
         N, d = Z.shape
         shape = (d,) if self.latent_shape is None else tuple(self.latent_shape)
         X = Z.reshape(N, *shape)

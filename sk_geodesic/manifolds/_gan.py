@@ -423,6 +423,9 @@ class GAN(GenerativeManifold):
     def _embed(self, z):
         return self._decode(z)
 
+    def _embedding_parts(self):
+        return [self.generator_], None
+
     def _log_density(self, z):
         return self.log_density_module_(z)
 
