@@ -109,8 +109,8 @@ def forward_jacobian(module, Z):
     -------
     y : Tensor
         ``module(Z)``.
-    T : Tensor of shape (d, *y.shape)
-        ``T[k]`` is the Jacobian of each output row times the k-th coordinate direction.
+    T : Tensor of shape (d, N, ...)
+        ``T[k]`` (shaped like ``y``) is the Jacobian of each output row times the k-th coordinate direction.
 
     Examples
     --------
