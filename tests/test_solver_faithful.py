@@ -324,4 +324,10 @@ def test_no_rounding_warning_where_lengths_are_resolved():
 
         m = PretrainedManifold(sphere, latent_dim=2).fit()  # float32, lengths of order 1
         Linear(manifold=m).fit(np.zeros((1, 3))).length(Z0 * 0.3, Z1 * 0.3, latent=True)
+        # zero-length pairs and repeated nodes: their chords are exactly 0, no rounding to warn about
+        assert np.all(Linear(manifold=m).fit(np.zeros((1, 3))).length(Z0, Z0, latent=True) == 0)
+        from sk_geodesic.geometry import curve_length_energy
+
+        Zr = torch.as_tensor(np.stack([Z0[0], Z0[0], Z1[0]])[None] * 0.3)
+        curve_length_energy(m.embedding_map(), Zr.float())
         Geodesic(manifold=m).fit(np.zeros((1, 3))).length(Z0 * 0.3, Z1 * 0.3, latent=True)

@@ -25,7 +25,7 @@ from .density import (
     minimize_curves_lbfgs,
     soft_maximum,
 )
-from .jacobian import LayerwiseEmbedding, forward_jacobian
+from .layerwise import LayerwiseEmbedding, forward_jacobian
 from .metric import (
     condition_number,
     grid_variation,

@@ -116,7 +116,8 @@ def _rounding_bias(L, scale, s):
     ‖φ‖ ~ 14) refining to 512 sub-segments had made lengths 2.4-3.9x too long.
     """
     nu = torch.finfo(L.dtype).eps * scale
-    return (s * nu).pow(2) / (2 * L.abs().clamp_min(torch.finfo(L.dtype).tiny))
+    bias = (s * nu).pow(2) / (2 * L.abs().clamp_min(torch.finfo(L.dtype).tiny))
+    return torch.where(L.abs() > 0, bias, torch.zeros_like(bias))  # a zero-length segment's chords are exactly 0
 
 
 #: :func:`curve_length_energy` warns when a curve's estimated rounding bias exceeds this
@@ -125,7 +126,7 @@ ROUNDING_WARN_FRACTION = 3e-4
 
 
 def _warn_if_rounding_limited(L, bias, dtype):
-    limited = bias > ROUNDING_WARN_FRACTION * L.abs()
+    limited = (bias > ROUNDING_WARN_FRACTION * L.abs()) & (L.abs() > 0)
     if bool(limited.any()):
         worst = float((bias / L.abs().clamp_min(torch.finfo(L.dtype).tiny)).max())
         warnings.warn(

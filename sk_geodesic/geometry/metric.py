@@ -11,7 +11,7 @@ def jacobian(embed, Z):
 
     Forward mode costs d Jacobian-vector products, cheap when d ≪ D (latent spaces). An
     embedding with its own ``value_and_jacobian``
-    (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`) carries the d tangents
+    (:class:`~sk_geodesic.geometry.LayerwiseEmbedding`) carries the d tangents
     through its layers instead (the same numbers, fewer passes).
     """
     layerwise = getattr(embed, "value_and_jacobian", None)

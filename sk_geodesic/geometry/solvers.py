@@ -145,7 +145,7 @@ def _value_and_jacobian(embed):
     φ acts row by row, so a JVP with the tangent e_k in every row gives column k of
     every point's Jacobian at once; vmapping over the d tangents costs about one
     forward pass of a d-times larger batch. An embedding with its own
-    ``value_and_jacobian`` (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`,
+    ``value_and_jacobian`` (:class:`~sk_geodesic.geometry.LayerwiseEmbedding`,
     what the manifolds of module decoders hand out) is used as it is.
     """
 

@@ -64,14 +64,14 @@ class GenerativeManifold(TransformerMixin, BaseEstimator):
         parts = self._embedding_parts()
         if parts is None:
             return self._embed
-        from ..geometry.jacobian import LayerwiseEmbedding
+        from ..geometry.layerwise import LayerwiseEmbedding
 
         modules, latent_shape = parts
         return LayerwiseEmbedding(self._embed, modules, latent_shape)
 
     def _embedding_parts(self):
         """``(modules, latent_shape)`` whose flattened outputs, concatenated, are φ, for
-        Jacobians carried layer by layer (:class:`~sk_geodesic.geometry.jacobian.LayerwiseEmbedding`);
+        Jacobians carried layer by layer (:class:`~sk_geodesic.geometry.LayerwiseEmbedding`);
         ``None``: φ is differentiated whole by ``torch.func``."""
         return None
 

@@ -51,6 +51,12 @@ def _activation_derivative(module, a, y):
     raise TypeError(f"no derivative rule for {type(module).__name__}")
 
 
+def _walkable(module):
+    """An ``nn.Sequential`` whose forward is Sequential's own (a subclass may add a skip
+    connection in its forward: that one is differentiated whole)."""
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
 def _stacked(fn, T):
     """Apply a per-item map to tangents T (k, N, ...) as one batch of k·N items."""
     out = fn(T.reshape(-1, *T.shape[2:]))
@@ -59,7 +65,7 @@ def _stacked(fn, T):
 
 def _layer(module, h, T):
     """(module(h), its tangents) for tangents T (k, N, ...) of h (N, ...)."""
-    if isinstance(module, nn.Sequential):
+    if _walkable(module):
         for child in module:
             h, T = _layer(child, h, T)
         return h, T
@@ -82,7 +88,8 @@ def _layer(module, h, T):
             scale = scale * module.weight
         return y, T * scale.reshape(-1, *([1] * (h.dim() - 2)))
     if isinstance(module, _ACTIVATIONS):
-        y = module(h)
+        # an in-place activation would overwrite h, which its derivative needs
+        y = module(h.clone() if getattr(module, "inplace", False) else h)
         return y, T * _activation_derivative(module, h, y)
     # no rule: differentiate this layer with torch.func
     y, T = vmap(lambda t: jvp(module, (h,), (t,)), out_dims=(None, 0))(T)
@@ -126,7 +133,7 @@ def forward_jacobian(module, Z):
     N = Z.shape[0]
     d = Z[0].numel()
     basis = torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
-    if isinstance(module, nn.Sequential):
+    if _walkable(module):
         return _layer(module, Z, basis)
     y, T = vmap(lambda t: jvp(module, (Z,), (t,)), out_dims=(None, 0))(basis)
     return y, T

@@ -1,14 +1,14 @@
-"""Breaks of the layer-by-layer Jacobians (area ``jacobian``)."""
+"""Breaks of the layer-by-layer Jacobians (area ``layerwise``)."""
 
 import torch
 
 from . import Break
 
-T = "tests/test_jacobian_layers.py::"
+T = "tests/test_layerwise_jacobian.py::"
 
 
 def _softplus_ignores_threshold(mp):
-    import sk_geodesic.geometry.jacobian as jac
+    import sk_geodesic.geometry.layerwise as jac
 
     derivative = jac._activation_derivative
 
@@ -21,7 +21,7 @@ def _softplus_ignores_threshold(mp):
 
 
 def _elu_as_relu(mp):
-    import sk_geodesic.geometry.jacobian as jac
+    import sk_geodesic.geometry.layerwise as jac
 
     derivative = jac._activation_derivative
 
@@ -36,7 +36,7 @@ def _elu_as_relu(mp):
 def _conv_transpose_drops_output_padding(mp):
     import torch.nn.functional as F
 
-    import sk_geodesic.geometry.jacobian as jac
+    import sk_geodesic.geometry.layerwise as jac
 
     def conv_t(t, w, b, stride, padding, output_padding, groups, dilation):
         out = F.conv_transpose2d(t, w, b, stride, padding, 0, groups, dilation)
@@ -47,7 +47,7 @@ def _conv_transpose_drops_output_padding(mp):
 
 
 def _batch_norm_ignores_weight(mp):
-    import sk_geodesic.geometry.jacobian as jac
+    import sk_geodesic.geometry.layerwise as jac
 
     layer = jac._layer
 
@@ -60,7 +60,7 @@ def _batch_norm_ignores_weight(mp):
 
 
 def _linear_keeps_bias(mp):
-    import sk_geodesic.geometry.jacobian as jac
+    import sk_geodesic.geometry.layerwise as jac
 
     layer = jac._layer
 
@@ -84,7 +84,7 @@ def _solver_ignores_layerwise(mp):
 
 
 def _plain_reduce(mp):
-    from sk_geodesic.geometry.jacobian import LayerwiseEmbedding
+    from sk_geodesic.geometry.layerwise import LayerwiseEmbedding
 
     mp.setattr(LayerwiseEmbedding, "__reduce__",
                lambda self: (LayerwiseEmbedding, (self.embed, self.parts, self.latent_shape)))
@@ -105,4 +105,34 @@ BREAKS = [
           [T + "test_forward_jacobian_matches_torch_func", T + "test_layerwise_embedding_is_phi_with_its_jacobian"]),
     Break("solver_ignores_layerwise", "the solver differentiates φ whole even where layer rules exist",
           _solver_ignores_layerwise, [T + "test_geodesic_solver_takes_the_layerwise_jacobians"]),
+]
+
+
+def _inplace_overwrites(mp):
+    import sk_geodesic.geometry.layerwise as jac
+
+    layer = jac._layer
+
+    def patched(module, h, T):
+        if isinstance(module, jac._ACTIVATIONS):  # the derivative from an input the layer may overwrite
+            y = module(h)
+            return y, T * jac._activation_derivative(module, h, y)
+        return layer(module, h, T)
+
+    mp.setattr(jac, "_layer", patched)
+
+
+def _walks_subclasses(mp):
+    import torch
+
+    import sk_geodesic.geometry.layerwise as jac
+
+    mp.setattr(jac, "_walkable", lambda module: isinstance(module, torch.nn.Sequential))
+
+
+BREAKS += [
+    Break("inplace_overwrites", "an in-place activation's derivative is taken from its overwritten input",
+          _inplace_overwrites, [T + "test_forward_jacobian_matches_torch_func"]),
+    Break("walks_subclasses", "a Sequential subclass with its own forward is walked layer by layer",
+          _walks_subclasses, [T + "test_forward_jacobian_matches_torch_func"]),
 ]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.func import jacfwd, vmap
 
-from sk_geodesic.geometry.jacobian import LayerwiseEmbedding, forward_jacobian
+from sk_geodesic.geometry.layerwise import LayerwiseEmbedding, forward_jacobian
 
 
 class Custom(nn.Module):
@@ -14,6 +14,13 @@ class Custom(nn.Module):
 
     def forward(self, h):
         return torch.sin(h) * h.sum(-1, keepdim=True)
+
+
+class Residual(nn.Sequential):
+    """A Sequential whose forward adds a skip connection: walking its layers would miss it."""
+
+    def forward(self, h):
+        return super().forward(h) + h
 
 
 def _bn(module, channels, seed):
@@ -45,6 +52,10 @@ def _zoo():
             nn.Linear(d, 24), nn.Unflatten(1, (3, 8)), nn.Conv1d(3, 4, 3, padding=1, dilation=1, groups=1),
             nn.Softplus(), nn.Conv1d(4, 2, 2, stride=2), nn.Flatten()), (d,)),
         "not a sequential": (Custom(), (d,)),
+        "in-place activations": (nn.Sequential(
+            nn.Linear(d, 12), nn.SiLU(inplace=True), nn.Linear(12, 12), nn.ELU(inplace=True), nn.Linear(12, 12),
+            nn.LeakyReLU(0.2, inplace=True), nn.Linear(12, 12), nn.ReLU(inplace=True), nn.Linear(12, 5)), (d,)),
+        "sequential subclass with a skip": (Residual(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d)), (d,)),
     }
 
 
@@ -123,3 +134,15 @@ def test_geodesic_solver_takes_the_layerwise_jacobians():
     ref = Geodesic(manifold=PretrainedManifold(lambda z: dec64(z), latent_dim=2, dtype="float64").fit(),
                    init="linear").fit(np.zeros((1, 6))).length(Z0, Z1, latent=True)
     np.testing.assert_allclose(L, ref, rtol=1e-9)
+
+
+def test_geometry_jacobian_stays_the_function():
+    """The layer rules live in ``geometry.layerwise``: a submodule named ``jacobian`` would
+    replace the public function ``geometry.jacobian`` once imported."""
+    import sk_geodesic.geometry as geometry
+    from sk_geodesic.manifolds import PretrainedManifold
+
+    PretrainedManifold(nn.Sequential(nn.Linear(2, 3)), latent_dim=2).fit().embedding_map()
+    assert geometry.jacobian.__module__ == "sk_geodesic.geometry.metric"
+    J = geometry.jacobian(lambda z: torch.stack([z[..., 0] * 2, z[..., 1]], -1), torch.zeros(3, 2))
+    assert J.shape == (3, 2, 2) and float(J[0, 0, 0]) == 2.0
