@@ -63,30 +63,49 @@ def _stacked(fn, T):
     return out.reshape(T.shape[0], T.shape[1], *out.shape[1:])
 
 
+def _has_linear_rule(module):
+    """Whether :func:`_linear_tangent` has a rule for ``module``."""
+    if isinstance(module, nn.Dropout):
+        return not module.training
+    if isinstance(module, _RESHAPES) or type(module) is nn.Linear:
+        return True
+    if type(module) in _CONV or type(module) in _CONV_T:
+        return module.padding_mode == "zeros"
+    return isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None
+
+
+def _linear_tangent(module, T):
+    """The tangents T (k, N, ...) mapped by a layer that is linear in its input up to a
+    constant (no bias in tangents), or None where there is no such rule."""
+    if isinstance(module, (nn.Dropout, *_RESHAPES)) and not (isinstance(module, nn.Dropout) and module.training):
+        return _stacked(module, T)
+    if type(module) is nn.Linear:
+        return T @ module.weight.T
+    conv = _CONV.get(type(module))
+    if conv is not None and module.padding_mode == "zeros":
+        return _stacked(lambda t: conv(t, module.weight, None, module.stride, module.padding,
+                                       module.dilation, module.groups), T)
+    conv_t = _CONV_T.get(type(module))
+    if conv_t is not None and module.padding_mode == "zeros":
+        return _stacked(lambda t: conv_t(t, module.weight, None, module.stride, module.padding,
+                                         module.output_padding, module.groups, module.dilation), T)
+    if isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None:
+        scale = (module.running_var + module.eps).rsqrt()
+        if module.weight is not None:
+            scale = scale * module.weight
+        return T * scale.reshape(-1, *([1] * (T.dim() - 3)))
+    return None
+
+
 def _layer(module, h, T):
     """(module(h), its tangents) for tangents T (k, N, ...) of h (N, ...)."""
     if _walkable(module):
         for child in module:
             h, T = _layer(child, h, T)
         return h, T
-    if isinstance(module, (nn.Dropout, *_RESHAPES)) and not (isinstance(module, nn.Dropout) and module.training):
-        return module(h), _stacked(module, T)
-    if type(module) is nn.Linear:
-        return module(h), T @ module.weight.T
-    conv = _CONV.get(type(module))
-    if conv is not None and module.padding_mode == "zeros":
-        return module(h), _stacked(lambda t: conv(t, module.weight, None, module.stride, module.padding,
-                                                   module.dilation, module.groups), T)
-    conv_t = _CONV_T.get(type(module))
-    if conv_t is not None and module.padding_mode == "zeros":
-        return module(h), _stacked(lambda t: conv_t(t, module.weight, None, module.stride, module.padding,
-                                                     module.output_padding, module.groups, module.dilation), T)
-    if isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None:
-        y = module(h)
-        scale = (module.running_var + module.eps).rsqrt()
-        if module.weight is not None:
-            scale = scale * module.weight
-        return y, T * scale.reshape(-1, *([1] * (h.dim() - 2)))
+    T_out = _linear_tangent(module, T)
+    if T_out is not None:
+        return module(h), T_out
     if isinstance(module, _ACTIVATIONS):
         # an in-place activation would overwrite h, which its derivative needs
         y = module(h.clone() if getattr(module, "inplace", False) else h)
@@ -94,6 +113,79 @@ def _layer(module, h, T):
     # no rule: differentiate this layer with torch.func
     y, T = vmap(lambda t: jvp(module, (h,), (t,)), out_dims=(None, 0))(T)
     return y, T
+
+
+def _leaves(module):
+    """The layers of nested walkable Sequentials, in order."""
+    if _walkable(module):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def _activation_second_derivative(module, a, y):
+    """d²y/da² of an elementwise activation (zero for the piecewise-linear ones)."""
+    if isinstance(module, nn.Tanh):
+        return -2 * y * (1 - y * y)
+    if isinstance(module, nn.Sigmoid):
+        return y * (1 - y) * (1 - 2 * y)
+    if isinstance(module, nn.Softplus):
+        ba = a * module.beta
+        s = torch.sigmoid(ba)
+        return torch.where(ba > module.threshold, torch.zeros_like(a), module.beta * s * (1 - s))
+    if isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+        return torch.zeros_like(a)
+    if isinstance(module, nn.ELU):
+        return torch.where(a > 0, torch.zeros_like(a), y + module.alpha)
+    if isinstance(module, nn.SiLU):
+        s = torch.sigmoid(a)
+        return s * (1 - s) * (2 + a * (1 - 2 * s))
+    raise TypeError(f"no second-derivative rule for {type(module).__name__}")
+
+
+def forward_jacobian_and_curvature(module, Z, W):
+    """``(module(Z), T, H)`` with T as in :func:`forward_jacobian` and H (N, d, d) the
+    Hessian of z ↦ module(z) · w at each row (w the matching row of ``W``), or ``None``
+    when ``module`` has a layer without rules here.
+
+    For a network of linear maps and elementwise activations σ_l the Hessian of wᵀφ is
+    Σ_l Σ_u λ_lu σ_l''(a_lu) t_lu t_luᵀ, with a_l the activation's input, t_lu ∈ R^d
+    the tangents of unit u of a_l and λ_l = ∂(wᵀφ)/∂σ_l(a_l) (one backward pass): the
+    tangents of the Jacobian pass are reused, so the curvature costs a backward pass and
+    N·d²·(units) products instead of a forward-over-reverse pass of d tangents.
+    """
+    leaves = _leaves(module)
+    for leaf in leaves:
+        if not (isinstance(leaf, _ACTIVATIONS) or _has_linear_rule(leaf)):
+            return None
+    N = Z.shape[0]
+    d = Z[0].numel()
+    T = torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
+    saved, outputs = [], []
+    with torch.enable_grad():
+        h = Z.detach().requires_grad_(True)
+        for leaf in leaves:
+            if isinstance(leaf, _ACTIVATIONS):
+                a = h.clone() if getattr(leaf, "inplace", False) else h
+                y = leaf(a)
+                a0, y0 = h.detach(), y.detach()
+                saved.append((T, _activation_second_derivative(leaf, a0, y0)))
+                outputs.append(y)
+                T = T * _activation_derivative(leaf, a0, y0)
+            else:
+                with torch.no_grad():
+                    T = _linear_tangent(leaf, T)
+                y = leaf(h)
+            h = y
+        w = W[:, : h[0].numel()].reshape(h.shape).to(h.dtype)  # W may run on into later parts' columns
+        adjoints = torch.autograd.grad(h, outputs, grad_outputs=w, allow_unused=True) if outputs else []
+    H = Z.new_zeros(N, d, d)
+    for (T_in, second), lam in zip(saved, adjoints):
+        if lam is None:
+            continue
+        c = (lam.detach() * second).reshape(1, N, -1)
+        Tf = T_in.reshape(d, N, -1)
+        H = H + torch.einsum("knu,lnu->nkl", Tf * c, Tf)
+    return h.detach(), T, H
 
 
 def forward_jacobian(module, Z):
@@ -200,6 +292,35 @@ class LayerwiseEmbedding:
         y = values[0] if len(values) == 1 else torch.cat(values, -1)
         T = tangents[0] if len(tangents) == 1 else torch.cat(tangents, -1)
         return T.permute(1, 2, 0), y
+
+    def value_jacobian_and_curvature(self, Z, W, fallback):
+        """``(φ, J, H)`` at the rows of ``Z`` with H the Hessian of φ · w per row; parts
+        without rules for second derivatives go through ``fallback(fn, X, W_part)``
+        (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part)."""
+        N, d = Z.shape
+        shape = (d,) if self.latent_shape is None else tuple(self.latent_shape)
+        X = Z.reshape(N, *shape)
+        values, jacobians, H, start = [], [], 0, 0
+        for part in self.parts:
+            out = forward_jacobian_and_curvature(part, X, W[:, start:]) if isinstance(part, nn.Module) else None
+            if out is None:
+                def flat(z, part=part):
+                    return part(z.reshape(z.shape[0], *shape)).reshape(z.shape[0], -1).to(z.dtype)
+
+                D_part = flat(Z[:1]).shape[1]
+                y, J, Hp = (t.detach() for t in fallback(flat, Z, W[:, start:start + D_part]))
+            else:
+                y, T, Hp = out
+                y = y.reshape(N, -1).to(Z.dtype)
+                D_part = y.shape[1]
+                J = T.reshape(d, N, -1).to(Z.dtype).permute(1, 2, 0)
+            values.append(y)
+            jacobians.append(J)
+            H = H + Hp
+            start += D_part
+        y = values[0] if len(values) == 1 else torch.cat(values, -1)
+        J = jacobians[0] if len(jacobians) == 1 else torch.cat(jacobians, 1)
+        return y, J, 0.5 * (H + H.transpose(-1, -2))
 
 
 def _from_owner(owner, name):

@@ -136,3 +136,39 @@ BREAKS += [
     Break("walks_subclasses", "a Sequential subclass with its own forward is walked layer by layer",
           _walks_subclasses, [T + "test_forward_jacobian_matches_torch_func"]),
 ]
+
+
+def _tanh_curvature_sign(mp):
+    import torch
+
+    import sk_geodesic.geometry.layerwise as jac
+
+    second = jac._activation_second_derivative
+
+    def patched(module, a, y):
+        out = second(module, a, y)
+        return -out if isinstance(module, torch.nn.Tanh) else out
+
+    mp.setattr(jac, "_activation_second_derivative", patched)
+
+
+def _softplus_curvature_without_beta(mp):
+    import torch
+
+    import sk_geodesic.geometry.layerwise as jac
+
+    second = jac._activation_second_derivative
+
+    def patched(module, a, y):
+        out = second(module, a, y)
+        return out / module.beta if isinstance(module, torch.nn.Softplus) else out
+
+    mp.setattr(jac, "_activation_second_derivative", patched)
+
+
+BREAKS += [
+    Break("tanh_curvature_sign", "tanh's second derivative with the wrong sign", _tanh_curvature_sign,
+          [T + "test_layerwise_curvature_matches_forward_over_reverse"]),
+    Break("softplus_curvature_without_beta", "Softplus's second derivative without its beta factor",
+          _softplus_curvature_without_beta, [T + "test_layerwise_curvature_matches_forward_over_reverse"]),
+]
