@@ -1,4 +1,5 @@
-"""Jacobian passes: layer-by-layer tangents (``forward_jacobian``) against ``vmap(jvp)``.
+"""Jacobian passes: layer-by-layer tangents (``forward_jacobian``) against ``vmap(jvp)``,
+and the Newton steps' curvature passes (J and ∇²(φ · w)) layerwise against forward-over-reverse.
 
 The decoders are the geodesic bench's (plain ``nn.Sequential`` MNIST VAEs trained here,
 ``bench/_mnist_models.py``: 2-D tanh, 8-D softplus, and the 8-D softplus decoder with
@@ -31,6 +32,7 @@ from _mnist_models import make_models  # noqa: E402
 
 from sk_geodesic.datasets import load_mnist  # noqa: E402
 from sk_geodesic.geometry import LayerwiseEmbedding  # noqa: E402
+from sk_geodesic.geometry.solvers import _value_jacobian_and_curvature  # noqa: E402
 
 
 def vmap_jvp(embed, Z):
@@ -76,7 +78,8 @@ def main(argv=None):
     cases.append(("DCGAN generator d=8 (untrained)", 8,
                   LayerwiseEmbedding(lambda z: gen(unflat(z.reshape(-1, 8))).flatten(1), [gen], (8, 1, 1))))
     print(f"one Jacobian pass at {args.points} points, median of {args.repeats}, torch threads={args.threads}")
-    print(f"{'decoder':34s} {'forward':>9s} {'vmap(jvp)':>10s} {'layerwise':>10s} {'speed-up':>9s} {'max |ΔJ|/max|J|':>16s}")
+    print(f"{'decoder':34s} {'forward':>9s} {'vmap(jvp)':>10s} {'layerwise':>10s} {'speed-up':>9s} "
+          f"{'max |ΔJ|/max|J|':>16s} {'curv. generic':>14s} {'layerwise':>10s} {'speed-up':>9s} {'max |ΔH|/max|H|':>16s}")
     g = torch.Generator().manual_seed(1)
     for name, d, phi in cases:
         Z = 0.5 * torch.randn(args.points, d, generator=g)
@@ -87,7 +90,16 @@ def main(argv=None):
             J0, _ = vmap_jvp(phi.embed, Z)
             J1, _ = phi.value_and_jacobian(Z)
         err = float((J0 - J1).abs().max() / J0.abs().max())
-        print(f"{name:34s} {t_fwd * 1e3:7.1f}ms {t_vm * 1e3:8.1f}ms {t_lw * 1e3:8.1f}ms {t_vm / t_lw:8.2f}x {err:16.1e}")
+        # the Newton pass: J and H = ∇²(φ · w) per point, for random weights w
+        W = torch.randn(J0.shape[0], J0.shape[1], generator=g)
+        generic, layerwise = _value_jacobian_and_curvature(phi.embed), _value_jacobian_and_curvature(phi)
+        with torch.no_grad():
+            t_cg = timed(lambda: generic(Z, W), args.repeats)
+            t_cl = timed(lambda: layerwise(Z, W), args.repeats)
+            H0, H1 = generic(Z, W)[2].detach(), layerwise(Z, W)[2]
+        err_h = float((H0 - H1).abs().max() / H0.abs().max())
+        print(f"{name:34s} {t_fwd * 1e3:7.1f}ms {t_vm * 1e3:8.1f}ms {t_lw * 1e3:8.1f}ms {t_vm / t_lw:8.2f}x {err:16.1e} "
+              f"{t_cg * 1e3:12.1f}ms {t_cl * 1e3:8.1f}ms {t_cg / t_cl:8.2f}x {err_h:16.1e}")
 
 
 if __name__ == "__main__":
