@@ -171,3 +171,20 @@ def test_layerwise_curvature_matches_forward_over_reverse(name):
     np.testing.assert_allclose(J1.numpy(), J0.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(H1.numpy(), H0.detach().numpy(), rtol=1e-9, atol=1e-9 * float(H0.abs().max()))
     assert float(H0.abs().max()) > 0 or name == "not a sequential"
+
+
+def test_convolutional_aeai_decoder_goes_layer_by_layer():
+    """AEAI's convolutional decoder is a custom module; its layers are handed out as one
+    Sequential (the same modules), with φ and J equal to the decoder's own."""
+    from sk_geodesic.manifolds import AEAI
+
+    X = np.random.RandomState(0).rand(24, 64)
+    est = AEAI(latent_dim=3, architecture="conv", epochs=1, batch_size=8, dtype="float64", random_state=0).fit(X)
+    phi = est.embedding_map()
+    (part,), _ = est._embedding_parts()
+    assert isinstance(part, nn.Sequential) and all(p1 is p2 for p1, p2 in zip(part.parameters(), est.decoder_.parameters()))
+    Z = torch.randn(5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        J, y = phi.value_and_jacobian(Z)
+    np.testing.assert_allclose(y.numpy(), est.decoder_(Z).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(J.numpy(), vmap(jacfwd(est.decoder_))(Z).detach().numpy(), rtol=1e-10, atol=1e-12)

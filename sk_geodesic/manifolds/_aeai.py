@@ -576,7 +576,13 @@ class AEAI(GenerativeManifold):
         return self.decoder_(z)
 
     def _embedding_parts(self):
-        return [self.decoder_], None
+        decoder = self.decoder_
+        if isinstance(decoder, _ConvDecoder):
+            # the same layers as one Sequential (shared modules), so that Jacobians go layer by layer
+            q = decoder.side // 4
+            decoder = nn.Sequential(decoder.fc, nn.Unflatten(1, (2 * decoder.width, q, q)), decoder.deconv,
+                                    nn.Flatten())
+        return [decoder], None
 
     def _log_density(self, z):
         return self.log_density_module_(z)
