@@ -24,6 +24,7 @@ _CONV_T = {nn.ConvTranspose1d: F.conv_transpose1d, nn.ConvTranspose2d: F.conv_tr
 _BATCH_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _RESHAPES = (nn.Flatten, nn.Unflatten, nn.Identity)
 _ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SiLU)
+_PIECEWISE_LINEAR = (nn.ReLU, nn.LeakyReLU)
 
 
 def _activation_derivative(module, a, y):
@@ -77,24 +78,24 @@ def _has_linear_rule(module):
 def _linear_tangent(module, T):
     """The tangents T (k, N, ...) mapped by a layer that is linear in its input up to a
     constant (no bias in tangents), or None where there is no such rule."""
-    if isinstance(module, (nn.Dropout, *_RESHAPES)) and not (isinstance(module, nn.Dropout) and module.training):
+    if not _has_linear_rule(module):
+        return None
+    if isinstance(module, (nn.Dropout, *_RESHAPES)):
         return _stacked(module, T)
     if type(module) is nn.Linear:
         return T @ module.weight.T
     conv = _CONV.get(type(module))
-    if conv is not None and module.padding_mode == "zeros":
+    if conv is not None:
         return _stacked(lambda t: conv(t, module.weight, None, module.stride, module.padding,
                                        module.dilation, module.groups), T)
     conv_t = _CONV_T.get(type(module))
-    if conv_t is not None and module.padding_mode == "zeros":
+    if conv_t is not None:
         return _stacked(lambda t: conv_t(t, module.weight, None, module.stride, module.padding,
                                          module.output_padding, module.groups, module.dilation), T)
-    if isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None:
-        scale = (module.running_var + module.eps).rsqrt()
-        if module.weight is not None:
-            scale = scale * module.weight
-        return T * scale.reshape(-1, *([1] * (T.dim() - 3)))
-    return None
+    scale = (module.running_var + module.eps).rsqrt()  # batch norm in eval mode
+    if module.weight is not None:
+        scale = scale * module.weight
+    return T * scale.reshape(-1, *([1] * (T.dim() - 3)))
 
 
 def _layer(module, h, T):
@@ -113,6 +114,12 @@ def _layer(module, h, T):
     # no rule: differentiate this layer with torch.func
     y, T = vmap(lambda t: jvp(module, (h,), (t,)), out_dims=(None, 0))(T)
     return y, T
+
+
+def _coordinate_basis(Z):
+    """Tangents (d, N, ...) of the rows of Z (N, ...) along their d coordinates."""
+    N, d = Z.shape[0], Z[0].numel()
+    return torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
 
 
 def _leaves(module):
@@ -159,7 +166,7 @@ def forward_jacobian_and_curvature(module, Z, W):
             return None
     N = Z.shape[0]
     d = Z[0].numel()
-    T = torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
+    T = _coordinate_basis(Z)
     saved, outputs = [], []
     with torch.enable_grad():
         h = Z.detach().requires_grad_(True)
@@ -168,8 +175,9 @@ def forward_jacobian_and_curvature(module, Z, W):
                 a = h.clone() if getattr(leaf, "inplace", False) else h
                 y = leaf(a)
                 a0, y0 = h.detach(), y.detach()
-                saved.append((T, _activation_second_derivative(leaf, a0, y0)))
-                outputs.append(y)
+                if not isinstance(leaf, _PIECEWISE_LINEAR):  # zero second derivative: nothing to add
+                    saved.append((T, _activation_second_derivative(leaf, a0, y0)))
+                    outputs.append(y)
                 T = T * _activation_derivative(leaf, a0, y0)
             else:
                 with torch.no_grad():
@@ -222,9 +230,7 @@ def forward_jacobian(module, Z):
     >>> torch.allclose(T[:, 0].T, J)
     True
     """
-    N = Z.shape[0]
-    d = Z[0].numel()
-    basis = torch.eye(d, dtype=Z.dtype, device=Z.device).reshape(d, 1, *Z.shape[1:]).expand(d, N, *Z.shape[1:])
+    basis = _coordinate_basis(Z)
     if _walkable(module):
         return _layer(module, Z, basis)
     y, T = vmap(lambda t: jvp(module, (Z,), (t,)), out_dims=(None, 0))(basis)
@@ -279,11 +285,13 @@ class LayerwiseEmbedding:
             return _from_owner, (owner, self.embed.__func__.__name__)
         return LayerwiseEmbedding, (self.embed, self.parts, self.latent_shape)
 
+    def _shape(self, d):
+        return (d,) if self.latent_shape is None else tuple(self.latent_shape)
+
     def value_and_jacobian(self, Z):
         """``(J, φ)`` at the rows of ``Z`` (N, d): J of shape (N, D, d), φ of shape (N, D)."""
         N, d = Z.shape
-        shape = (d,) if self.latent_shape is None else tuple(self.latent_shape)
-        X = Z.reshape(N, *shape)
+        X = Z.reshape(N, *self._shape(d))
         values, tangents = [], []
         for part in self.parts:
             y, T = forward_jacobian(part, X)
@@ -298,7 +306,7 @@ class LayerwiseEmbedding:
         without rules for second derivatives go through ``fallback(fn, X, W_part)``
         (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part)."""
         N, d = Z.shape
-        shape = (d,) if self.latent_shape is None else tuple(self.latent_shape)
+        shape = self._shape(d)
         X = Z.reshape(N, *shape)
         values, jacobians, H, start = [], [], 0, 0
         for part in self.parts:

@@ -188,12 +188,7 @@ def _value_jacobian_and_curvature(embed, curvature_part=None):
 
     layerwise = getattr(embed, "value_jacobian_and_curvature", None)
     if layerwise is not None:  # a LayerwiseEmbedding: second derivatives from the tangents, parts without rules generic
-        generic = _value_jacobian_and_curvature
-
-        def value_jacobian_and_layerwise_curvature(Z, W):
-            return layerwise(Z, W, lambda fn, X, Wp: generic(fn)(X, Wp))
-
-        return value_jacobian_and_layerwise_curvature
+        return lambda Z, W: layerwise(Z, W, lambda fn, X, Wp: _value_jacobian_and_curvature(fn)(X, Wp))
 
     def value_jacobian_and_curvature(Z, W):
         n, d = Z.shape
