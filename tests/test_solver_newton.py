@@ -225,3 +225,24 @@ def test_mnist_newton_with_the_variance_curvature_alone(mnist_vae, mnist_small):
     # measured: Gauss–Newton 0.69 % above on average, Newton with σ's curvature 0.08 % (the
     # full curvature: 0.15 %)
     assert gap_nt.mean() < gap_gn.mean() / 3, (gap_gn, gap_nt)
+
+
+def test_node_system_of_a_batch_is_that_of_each_curve():
+    # the cross terms come from one product over the flat batch of points: curve
+    # boundaries must not leak into them (b > 1, several sub-divisions)
+    g = torch.Generator().manual_seed(7)
+    for s in (1, 2, 3):
+        Z = linear_curve(torch.randn(3, 2, generator=g, dtype=torch.float64),
+                         torch.randn(3, 2, generator=g, dtype=torch.float64), 5)
+        Z[:, 1:-1] += 0.2 * torch.randn(3, 3, 2, generator=g, dtype=torch.float64)
+        P = subdivide(Z, s)
+        X = _bent(P)
+        r = X[:, 1:] - X[:, :-1]
+        Pin = P[:, 1:-1]
+        J = torch.func.vmap(torch.func.jacfwd(_bent))(Pin.reshape(-1, 2)).reshape(3, Pin.shape[1], -1, 2)
+        A, L, grad = _node_system(J, r, s)
+        for i in range(3):
+            Ai, Li, gi = _node_system(J[i : i + 1], r[i : i + 1], s)
+            torch.testing.assert_close(A[i], Ai[0], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(L[i], Li[0], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(grad[i], gi[0], rtol=1e-12, atol=1e-12)

@@ -599,3 +599,25 @@ BREAKS += [
         tests=["tests/test_solver_faithful.py::test_no_rounding_warning_where_lengths_are_resolved"],
     ),
 ]
+
+
+def _cross_terms_across_curves(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # the flat batch's consecutive products taken as if the curves were one long curve
+    def products(Jt, b):
+        M, d, _ = Jt.shape
+        flat = torch.bmm(Jt[1:], Jt[:-1].transpose(1, 2))
+        return flat[: M - b].reshape(b, M // b - 1, d, d)
+
+    mp.setattr(solvers, "_consecutive_products", products)
+
+
+BREAKS += [
+    Break(
+        name="cross_terms_across_curves",
+        description="the node system's cross terms J_{p+1}ᵀJ_p read across the boundaries of the batch's curves",
+        apply=_cross_terms_across_curves,
+        tests=["tests/test_solver_newton.py::test_node_system_of_a_batch_is_that_of_each_curve"],
+    ),
+]
