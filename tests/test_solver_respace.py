@@ -167,7 +167,9 @@ def test_mnist_geodesics_keep_their_lengths_with_respacing(mnist_vae, mnist_smal
     frozen = FrozenEstimator(mnist_vae)
     L = {}
     for tol in ("auto", None):
-        geo = Geodesic(manifold=frozen, respace_tol=tol).fit(X)
+        # at a fixed resolution: past 65 nodes (max_points) the two runs can settle in
+        # different local minima of finer polylines
+        geo = Geodesic(manifold=frozen, respace_tol=tol, max_points=None).fit(X)
         L[tol] = np.asarray(geo.path(X[i], X[j]).length)
     rel = L["auto"] / L[None] - 1
     assert np.abs(rel).max() < 1e-3 and abs(rel.mean()) < 2e-4, rel

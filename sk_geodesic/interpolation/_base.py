@@ -29,7 +29,7 @@ from .._utils import (
     seed_from,
     to_numpy,
 )
-from ..geometry import curve_length, curve_length_energy, embed_curve, linear_curve
+from ..geometry import curve_length, curve_length_energy, embed_curve, linear_curve, refine_cubic
 from ..geometry.graph import LatentGraph
 
 
@@ -525,10 +525,10 @@ class Interpolator(BaseEstimator):
             bad = np.flatnonzero(~np.isfinite(decoded).reshape(len(decoded), -1).all(1))
             if len(bad):  # NaN images are named now, not when the length is first read
                 self._raise_non_finite(Z0, Z1, bad, None)
-            return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), None, None, conv, n_iter,
+            return Path(Z, decoded, np.linspace(0.0, 1.0, Z.shape[1]), None, None, conv, n_iter,
                         extra["fallback"], extra["n_solved"], measure=self._measure_curves)
         self._check_finite_lengths(extra["length"], Z0, Z1)
-        return Path(Z, decoded, np.linspace(0.0, 1.0, self.n_points), extra["length"], extra["energy"], conv, n_iter,
+        return Path(Z, decoded, np.linspace(0.0, 1.0, Z.shape[1]), extra["length"], extra["energy"], conv, n_iter,
                     extra["fallback"], extra["n_solved"])
 
     @honour_threads
@@ -694,6 +694,8 @@ class Interpolator(BaseEstimator):
                 out += (dict(length=np.zeros(0), energy=np.zeros(0), fallback=np.zeros(0, dtype=bool),
                              n_solved=np.zeros(0, dtype=int)),)
             return out
+        if keep_curves:
+            results = self._common_node_count(results)
         out = np.concatenate([r[0] for r in results])
         conv = np.concatenate([r[1] for r in results])
         n_iter = np.concatenate([r[2] for r in results])
@@ -711,6 +713,29 @@ class Interpolator(BaseEstimator):
         if return_extra:
             return out, conv, n_iter, extra
         return out, conv, n_iter
+
+    def _common_node_count(self, results):
+        """Batches' curves brought to the most nodes any batch returned (a solver may solve
+        some pairs at more than ``n_points`` nodes, e.g. ``Geodesic(max_points=...)``):
+        the others cubically refined, and their lengths measured again where measured."""
+        n_max = max(r[0].shape[1] for r in results)
+        if all(r[0].shape[1] == n_max for r in results):
+            return results
+        embed = self._geometry.embedding_map()
+        out = []
+        for curves, conv, n_iter, info in results:
+            if curves.shape[1] < n_max:
+                Zt = refine_cubic(torch.as_tensor(curves, dtype=self.dtype_, device=self.device_), n_max)
+                info = dict(info)
+                if info["length"] is not None:
+                    with torch.no_grad():
+                        L, E = curve_length_energy(embed, Zt)
+                    constant = np.all(curves == curves[:, :1], axis=(1, 2))
+                    info["length"] = np.where(constant, 0.0, to_numpy(L).astype(np.float64))
+                    info["energy"] = np.where(constant, 0.0, to_numpy(E).astype(np.float64))
+                curves = to_numpy(Zt)
+            out.append((curves, conv, n_iter, info))
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
