@@ -320,5 +320,6 @@ class Geodesic(Interpolator):
             res = solve_geodesic_multistart(self._geometry.embedding_map(), Z, **kw)
         else:
             res = solve_geodesic(self._geometry.embedding_map(), Z, coarse_to_fine=self.coarse_to_fine, **kw)
-        info = dict(length=res.length, energy=res.energy, fallback=res.fallback, n_solved=res.n_solved)
+        info = dict(length=res.length, energy=res.energy, fallback=res.fallback, n_solved=res.n_solved,
+                    last_gain=res.last_gain)
         return res.Z, res.converged, res.n_iter, info

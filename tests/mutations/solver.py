@@ -621,3 +621,40 @@ BREAKS += [
         tests=["tests/test_solver_newton.py::test_node_system_of_a_batch_is_that_of_each_curve"],
     ),
 ]
+
+
+def _never_past_n_points(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    original = solvers.solve_energy_multilevel
+
+    def at_n_points(*a, **k):
+        k.pop("max_points", None)
+        return original(*a, **k)
+
+    mp.setattr(solvers, "solve_energy_multilevel", at_n_points)
+
+
+def _always_past_n_points(mp):
+    import sk_geodesic.geometry.solvers as solvers
+
+    # no level past n_points ever counts as resolved
+    mp.setattr(solvers, "_length_gain", lambda res: torch.full_like(res.seen_length, float("inf")))
+
+
+MAX_POINTS_TESTS = "tests/test_solver_max_points.py::"
+BREAKS += [
+    Break(
+        name="never_past_n_points",
+        description="max_points ignored: steep-variance geodesics stay at n_points nodes",
+        apply=_never_past_n_points,
+        tests=[MAX_POINTS_TESTS + "test_steep_variance_geodesics_are_solved_past_n_points"],
+    ),
+    Break(
+        name="always_past_n_points",
+        description="every curve solved up to max_points nodes, resolved or not",
+        apply=_always_past_n_points,
+        tests=[MAX_POINTS_TESTS + "test_resolved_curves_stay_at_n_points",
+               MAX_POINTS_TESTS + "test_steep_variance_geodesics_are_solved_past_n_points"],
+    ),
+]
