@@ -109,7 +109,7 @@ def test_regularized_raises_min_log_density_on_mnist_vae(mnist_vae64):
     i, j = rng.randint(0, len(X), 12), rng.randint(0, len(X), 12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 30 iterations: most pairs stop unconverged
-        geo = Geodesic(manifold=vae, n_points=20, max_iter=30).fit(X[:50]).path(X[i], X[j])
+        geo = Geodesic(manifold=vae, n_points=20, max_iter=30, max_points=None).fit(X[:50]).path(X[i], X[j])
         reg = DensityRegularizedGeodesic(manifold=vae, mu=0.03, n_points=20, max_iter=30).fit(X[:50]).path(X[i], X[j])
     g = path_log_density(vae, geo, reduce=None)[:, 1:-1].min(1)
     r = path_log_density(vae, reg, reduce=None)[:, 1:-1].min(1)

@@ -658,3 +658,31 @@ BREAKS += [
                MAX_POINTS_TESTS + "test_steep_variance_geodesics_are_solved_past_n_points"],
     ),
 ]
+
+
+def _unresolved_never_warned(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base, "RESOLUTION_WARN_GAIN", float("inf"))
+
+
+def _unresolved_always_warned(mp):
+    import sk_geodesic.interpolation._base as base
+
+    mp.setattr(base, "RESOLUTION_WARN_GAIN", -1.0)
+
+
+BREAKS += [
+    Break(
+        name="unresolved_never_warned",
+        description="no warning where n_points nodes leave a steep-variance geodesic 30 % too long",
+        apply=_unresolved_never_warned,
+        tests=[MAX_POINTS_TESTS + "test_steep_variance_geodesics_are_solved_past_n_points"],
+    ),
+    Break(
+        name="unresolved_always_warned",
+        description="the resolution warning fires on resolved curves too",
+        apply=_unresolved_always_warned,
+        tests=[MAX_POINTS_TESTS + "test_resolved_curves_stay_at_n_points"],
+    ),
+]
