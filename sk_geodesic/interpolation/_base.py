@@ -40,6 +40,9 @@ class Path:
     ----------
     latent : ndarray (n_pairs, n_points, latent_dim)
         The latent curves; between two nodes the curve is the straight latent segment.
+        ``n_points`` is the interpolator's, except where
+        :class:`~sk_geodesic.interpolation.Geodesic` solved pairs at more nodes
+        (``max_points``): then every curve of the call has that many.
     decoded : ndarray (n_pairs, n_points, n_features)
         The decoded means along them.
     t : ndarray (n_points,)
@@ -68,9 +71,11 @@ class Path:
         latent segment, so the straight segment was returned instead
         (:class:`~sk_geodesic.interpolation.Geodesic` only; False elsewhere).
     n_solved : ndarray (n_pairs,) of int
-        Nodes of the polyline whose energy was minimised: fewer than ``n_points`` where
-        a coarser level already resolved the curve and the returned one is its cubic
-        refinement (``Geodesic(resolution_tol=...)``); ``n_points`` elsewhere.
+        Nodes of the polyline whose energy was minimised: fewer than the returned
+        curves have where a coarser level already resolved the curve and the returned one
+        is its cubic refinement (``Geodesic(resolution_tol=...)``), more than the
+        interpolator's ``n_points`` where finer levels were needed
+        (``Geodesic(max_points=...)``).
     measured : bool
         Whether ``length`` and ``energy`` have been measured yet.
 
