@@ -47,7 +47,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _evaluate import dense_length, float64_embed, lbfgs_polish  # noqa: E402
+from _evaluate import dense_length, float64_embed, lbfgs_polish, resample  # noqa: E402
 from _mnist_models import make_models  # noqa: E402
 
 from sk_geodesic.datasets import load_mnist  # noqa: E402
@@ -126,25 +126,22 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
                 curves["StochMan connecting_geodesic", B] = (el, Zs, None, None)
         # the reference: L-BFGS polishes from the straight line and from every output at B = Bmax
         t = time.perf_counter()
-        cands = [dense_length(e64, c[1]) for (lab, B), c in curves.items() if B == Bmax]
+        cand_curves = [c[1] for (lab, B), c in curves.items() if B == Bmax]
+        cands = [dense_length(e64, Zc) for Zc in cand_curves]
         starts = [torch.stack([Z0, Z1], 1)] + [c[1] for (lab, B), c in curves.items() if B == Bmax and lab != "Linear"]
         # 65 nodes hold the package's (default) curves exactly; 129 nodes (full mode) too,
         # at twice the resolution
         n_nodes, sub, iters = (65, 2, 60) if quick else (129, 4, 400)
         hi_nodes, hi_iters = (513, 40) if quick else (1025, 200)
-        polished = []
         for Zs in starts:
             Zp = lbfgs_polish(m["embed"], Zs, n_nodes=n_nodes, sub=sub, iters=iters)
-            polished.append(Zp)
+            cand_curves.append(Zp)
             cands.append(dense_length(e64, Zp))
         # A resolution-independent reference: under a steep σ a 65-node polyline is
         # 0.5-1 % longer than the geodesic (round 23), so the best curve of each pair is
         # polished again as a polyline of many more nodes than any solver returns.
-        pool = [torch.stack([Z0, Z1], 1)] + [c[1] for (lab, B), c in curves.items() if B == Bmax and lab != "Linear"]
-        pool += polished
-        pool = [resample_to(Zc, hi_nodes) for Zc in pool]
-        Lpool = torch.stack([dense_length(e64, Zc) for Zc in pool])
-        top = torch.stack(pool)[Lpool.argmin(0), torch.arange(Bmax)]
+        best = torch.stack(cands).argmin(0)
+        top = torch.stack([resample_to(Zc, hi_nodes) for Zc in cand_curves])[best, torch.arange(Bmax)]
         Zhi = lbfgs_polish(m["embed"], top, n_nodes=hi_nodes, sub=1, iters=hi_iters)
         cands.append(dense_length(e64, Zhi))
         Lref = torch.stack(cands).min(0).values
@@ -167,8 +164,6 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
 def resample_to(Z, n):
     """Latent curves (B, m, d) at n nodes on their own polyline (the same polyline when
     n − 1 is a multiple of m − 1)."""
-    from _evaluate import resample
-
     return resample(torch.as_tensor(Z, dtype=torch.float32), n)
 
 

@@ -716,8 +716,6 @@ def solve_energy_multilevel(embed, Z, max_iter=100, tol=1e-6, min_points=9, subd
             ids = idx[done]
             finished.append((ids, cur[done]))
             out_obj[ids], out_conv[ids], n_solved[ids] = res.objective[done], res.converged[done], m
-            if not fine:
-                out_conv[ids] = True
             seen[ids] = res.seen_length[done]
             idx, cur = idx[~done], cur[~done]
             if idx.numel() == 0:
@@ -925,17 +923,14 @@ def solve_geodesic(
             break
         s *= 2
         r2 = solve(Z[check], s)
-        L2, E2 = curve_length_energy(embed, r2.Z, ls)
-        if r2.Z.shape[1] != Zs.shape[1]:  # finer levels (max_points) reached in one of the solves
-            if r2.Z.shape[1] > Zs.shape[1]:
-                keep = torch.ones(Zs.shape[0], dtype=torch.bool, device=Zs.device)
-                keep[check] = False
-                Zs = refine_cubic(Zs, r2.Z.shape[1])
-                L[keep], E[keep] = curve_length_energy(embed, Zs[keep], ls)
-            else:
-                r2.Z = refine_cubic(r2.Z, Zs.shape[1])
-                L2, E2 = curve_length_energy(embed, r2.Z, ls)
-        Zs[check], L[check], E[check] = r2.Z, L2, E2
+        if r2.Z.shape[1] > Zs.shape[1]:  # finer levels (max_points) reached by the re-solve: one node count
+            keep = torch.ones(Zs.shape[0], dtype=torch.bool, device=Zs.device)
+            keep[check] = False
+            Zs = refine_cubic(Zs, r2.Z.shape[1])
+            L[keep], E[keep] = curve_length_energy(embed, Zs[keep], ls)
+        Z2 = refine_cubic(r2.Z, Zs.shape[1])  # the same curves where the node counts agree
+        L2, E2 = curve_length_energy(embed, Z2, ls)
+        Zs[check], L[check], E[check] = Z2, L2, E2
         seen[check] = r2.seen_length
         converged[check] = r2.converged
         n_iter[check] += r2.n_iter
