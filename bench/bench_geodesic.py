@@ -27,7 +27,7 @@ Honest by construction:
 
 Usage::
 
-    PYTHONPATH=. python bench/bench_geodesic.py --quick --write-docs   # about 30 minutes
+    PYTHONPATH=. python bench/bench_geodesic.py --quick --write-docs   # about an hour (3657 s in round 23)
     PYTHONPATH=. python bench/bench_geodesic.py --quick --models relu --seed 3 --write-docs
     PYTHONPATH=. python bench/bench_geodesic.py --write-docs           # full: longer training and reference
 
