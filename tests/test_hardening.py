@@ -604,6 +604,28 @@ def test_unmeasured_path_slices_and_pickles_with_its_own_lengths(X, m):
         type(p)(p.latent, p.decoded, p.t, None, None, p.converged, p.n_iter)
 
 
+def test_geodesic_path_decodes_its_images_when_first_read(X):
+    # Geodesic measures its curves while solving; the images are only decoded on demand
+    dec = _CountingDecoder()
+    man = make_manifold(dec)
+    est = Geodesic(manifold=man, n_points=9, max_iter=5).fit(X)
+    Z0, Z1 = np.random.RandomState(3).normal(size=(2, 5, 2))
+    p = est.path(Z0, Z1, latent=True)
+    assert p.measured
+    before = dec.points
+    part = p[1:3]
+    assert dec.points == before  # neither the path nor its slice has decoded yet
+    expected = bump(torch.as_tensor(p.latent.reshape(-1, 2))).numpy().reshape(5, 9, 3)
+    np.testing.assert_allclose(part.decoded, expected[1:3], rtol=1e-12)
+    assert dec.points == before + 2 * 9  # the slice decoded its own two curves only
+    q = pickle.loads(pickle.dumps(p))  # pickling decodes: the pickle holds the images
+    assert dec.points == before + 2 * 9 + 5 * 9
+    np.testing.assert_allclose(q.decoded, expected, rtol=1e-12)
+    assert q.decoded.shape == (5, 9, 3)
+    with pytest.raises(ValueError, match="decode function"):
+        type(p)(p.latent, None, p.t, p.length, p.energy, p.converged, p.n_iter)
+
+
 def test_torchscript_decoder_fits_solves_and_pickles(tmp_path):
     """A decoder saved with TorchScript and loaded back (``torch.jit.load``), as shipped
     models often are: the same geodesics as the eager module, and a pickle round trip."""

@@ -44,7 +44,13 @@ class Path:
         :class:`~sk_geodesic.interpolation.Geodesic` solved pairs at more nodes
         (``max_points``): then every curve of the call has that many.
     decoded : ndarray (n_pairs, n_points, n_features)
-        The decoded means along them.
+        The decoded means along them. Where the solver measured its curves
+        (:class:`~sk_geodesic.interpolation.Geodesic`,
+        :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`) they are decoded
+        the first time this is read (or when the path is pickled), then kept: where
+        only the curves and their lengths are wanted, decoding every node -- on a
+        convolutional decoder a tenth of the solve -- is never paid. Read it before
+        refitting the manifold.
     t : ndarray (n_points,)
         Curve parameter, t_i = i / (n_points − 1).
     length : ndarray (n_pairs,)
@@ -86,13 +92,20 @@ class Path:
         is given.
     measure : callable or None, default=None
         ``measure(latent) -> (length, energy)``, called on first access to either.
+    decode : callable or None, default=None
+        ``decode(latent) -> decoded``, called on first access to ``decoded`` when
+        ``decoded`` is None.
     """
 
     def __init__(self, latent, decoded, t, length, energy, converged, n_iter, fallback=None, n_solved=None,
-                 measure=None):
+                 measure=None, decode=None):
         if (length is None or energy is None) and measure is None:
             raise ValueError("Path needs length and energy, or a measure function to compute them.")
-        self.latent, self.decoded, self.t = latent, decoded, t
+        if decoded is None and decode is None:
+            raise ValueError("Path needs decoded curves, or a decode function to compute them.")
+        self.latent, self.t = latent, t
+        self._decoded = decoded
+        self._decode = None if decoded is not None else decode
         self._length, self._energy = length, energy
         self._measure = None if length is not None and energy is not None else measure
         self.converged, self.n_iter = converged, n_iter
@@ -103,6 +116,17 @@ class Path:
     @property
     def measured(self):
         return self._measure is None
+
+    @property
+    def decoded(self):
+        if self._decode is not None:
+            self._decoded = self._decode(self.latent)
+            self._decode = None
+        return self._decoded
+
+    @decoded.setter
+    def decoded(self, value):
+        self._decoded, self._decode = value, None
 
     def _measure_now(self):
         if self._measure is not None:
@@ -132,7 +156,14 @@ class Path:
     def __getstate__(self):
         # a pickled path holds its numbers, not the interpolator that would measure them
         self._measure_now()
+        _ = self.decoded
         return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        if "decoded" in state:  # pickled before decoding was deferred
+            state["_decoded"] = state.pop("decoded")
+        state.setdefault("_decode", None)
+        self.__dict__.update(state)
 
     def __repr__(self):
         n, k, d = self.latent.shape
@@ -144,11 +175,12 @@ class Path:
     def __getitem__(self, i):
         sl = slice(i, i + 1) if isinstance(i, (int, np.integer)) else i
         lazy = not self.measured
+        undecoded = self._decode is not None
         return Path(
-            self.latent[sl], self.decoded[sl], self.t,
+            self.latent[sl], None if undecoded else self._decoded[sl], self.t,
             None if lazy else self._length[sl], None if lazy else self._energy[sl],
             self.converged[sl], self.n_iter[sl], self.fallback[sl], self.n_solved[sl],
-            measure=self._measure,
+            measure=self._measure, decode=self._decode,
         )
 
 
@@ -522,19 +554,25 @@ class Interpolator(BaseEstimator):
         if Z0.shape != Z1.shape:
             raise ValueError(f"x0 and x1 must hold the same number of points, got {len(Z0)} and {len(Z1)}")
         Z, conv, n_iter, extra = self._solve_pairs(Z0, Z1, keep_curves=True, return_extra=True, measure=False)
-        decode = self._geometry.decoding_map()
-        with torch.no_grad():
-            Zt = torch.as_tensor(Z, dtype=self.dtype_, device=self.device_)
-            decoded = to_numpy(embed_curve(decode, Zt))
         if extra["length"] is None:  # the solver did not measure its curves: measured when read
+            decoded = self._decode_curves(Z)
             bad = np.flatnonzero(~np.isfinite(decoded).reshape(len(decoded), -1).all(1))
             if len(bad):  # NaN images are named now, not when the length is first read
                 self._raise_non_finite(Z0, Z1, bad, None)
             return Path(Z, decoded, np.linspace(0.0, 1.0, Z.shape[1]), None, None, conv, n_iter,
                         extra["fallback"], extra["n_solved"], measure=self._measure_curves)
+        # the dense lengths evaluated φ along every curve (a NaN would be in them): the
+        # images are decoded when first read
         self._check_finite_lengths(extra["length"], Z0, Z1)
-        return Path(Z, decoded, np.linspace(0.0, 1.0, Z.shape[1]), extra["length"], extra["energy"], conv, n_iter,
-                    extra["fallback"], extra["n_solved"])
+        return Path(Z, None, np.linspace(0.0, 1.0, Z.shape[1]), extra["length"], extra["energy"], conv, n_iter,
+                    extra["fallback"], extra["n_solved"], decode=self._decode_curves)
+
+    @honour_threads
+    def _decode_curves(self, Z):
+        """Decoded means along latent curves ``Z`` (n, n_points, d)."""
+        with torch.no_grad():
+            Zt = torch.as_tensor(Z, dtype=self.dtype_, device=self.device_)
+            return to_numpy(embed_curve(self._geometry.decoding_map(), Zt))
 
     @honour_threads
     def _measure_curves(self, Z):

@@ -253,6 +253,39 @@ def _pickle_drops_lengths(mp):
     mp.setattr(Path, "__getstate__", lambda self: {**self.__dict__, "_measure": None})
 
 
+def _lazy_slice_decodes_parent(mp):
+    from sk_geodesic.interpolation._base import Path
+
+    getitem = Path.__getitem__
+
+    def sliced(self, i):
+        out = getitem(self, i)
+        if out._decode is not None:
+            parent = self
+            out._decode = lambda Z: parent._decode(parent.latent)
+        return out
+
+    mp.setattr(Path, "__getitem__", sliced)
+
+
+def _path_decodes_eagerly(mp):
+    from sk_geodesic.interpolation._base import Path
+
+    init = Path.__init__
+
+    def eager(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        _ = self.decoded
+
+    mp.setattr(Path, "__init__", eager)
+
+
+def _pickle_drops_images(mp):
+    from sk_geodesic.interpolation._base import Path
+
+    mp.setattr(Path, "__getstate__", lambda self: {**self.__dict__, "_decode": None})
+
+
 BREAKS += [
     Break("path_measures_eagerly", "Linear.path measures every curve densely while building it",
           _path_measures_eagerly, [T + "test_linear_path_defers_the_dense_length_until_read"]),
@@ -260,6 +293,12 @@ BREAKS += [
           _lazy_slice_measures_parent, [T + "test_unmeasured_path_slices_and_pickles_with_its_own_lengths"]),
     Break("pickle_drops_lengths", "a pickled unmeasured path loses its lengths", _pickle_drops_lengths,
           [T + "test_unmeasured_path_slices_and_pickles_with_its_own_lengths"]),
+    Break("lazy_slice_decodes_parent", "a slice of an undecoded path decodes its parent's curves",
+          _lazy_slice_decodes_parent, [T + "test_geodesic_path_decodes_its_images_when_first_read"]),
+    Break("path_decodes_eagerly", "Geodesic.path decodes every curve while building the path",
+          _path_decodes_eagerly, [T + "test_geodesic_path_decodes_its_images_when_first_read"]),
+    Break("pickle_drops_images", "a pickled undecoded path loses its images", _pickle_drops_images,
+          [T + "test_geodesic_path_decodes_its_images_when_first_read"]),
 ]
 
 
