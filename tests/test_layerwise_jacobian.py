@@ -188,3 +188,36 @@ def test_convolutional_aeai_decoder_goes_layer_by_layer():
         J, y = phi.value_and_jacobian(Z)
     np.testing.assert_allclose(y.numpy(), est.decoder_(Z).detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(J.numpy(), vmap(jacfwd(est.decoder_))(Z).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_large_batches_are_taken_in_chunks_with_the_same_results(monkeypatch):
+    """φ, J and the curvature of 11 rows, taken 4 (Jacobians) and 5 (values) rows at a time,
+    equal those of each row alone (a chunk misplaced or dropped would change some rows)."""
+    import sk_geodesic.geometry.layerwise as layerwise
+    from sk_geodesic.geometry.solvers import _value_jacobian_and_curvature
+
+    module, shape = _zoo()["dcgan generator"]
+    module = module.double().eval().requires_grad_(False)
+    d = int(np.prod(shape))
+
+    def flat(z):
+        return module(z.reshape(z.shape[0], *shape)).reshape(z.shape[0], -1)
+
+    phi = LayerwiseEmbedding(flat, [module], shape)
+    g = torch.Generator().manual_seed(7)
+    Z = torch.randn(11, d, generator=g, dtype=torch.float64)
+    W = torch.randn(11, flat(Z).shape[1], generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        rows = [phi.value_and_jacobian(Z[i : i + 1]) for i in range(11)]
+        curv = [_value_jacobian_and_curvature(phi)(Z[i : i + 1], W[i : i + 1]) for i in range(11)]
+        monkeypatch.setattr(layerwise, "JACOBIAN_CHUNK", 4)
+        monkeypatch.setattr(layerwise, "FORWARD_CHUNK", 5)
+        J, y = phi.value_and_jacobian(Z)
+        y2, J2, H2 = _value_jacobian_and_curvature(phi)(Z, W)
+        values = phi(Z)
+    np.testing.assert_allclose(J.numpy(), torch.cat([r[0] for r in rows]).numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y.numpy(), torch.cat([r[1] for r in rows]).numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(values.numpy(), flat(Z).numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(J2.numpy(), J.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(H2.numpy(), torch.cat([c[2] for c in curv]).numpy(), rtol=1e-10, atol=1e-12)
+    assert J.shape == (11, flat(Z).shape[1], d) and H2.shape == (11, d, d)

@@ -75,6 +75,13 @@ def _has_linear_rule(module):
     return isinstance(module, _BATCH_NORM) and not module.training and module.running_var is not None
 
 
+def _channels_last(t):
+    """2-D convolutions of the stacked tangents in channels-last layout: the same
+    numbers, 10-37 % faster Jacobians of the convolutional decoders measured (oneDNN,
+    one thread; 1.2-1.5x on the transposed convolutions alone)."""
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+
 def _linear_tangent(module, T):
     """The tangents T (k, N, ...) mapped by a layer that is linear in its input up to a
     constant (no bias in tangents), or None where there is no such rule."""
@@ -86,11 +93,11 @@ def _linear_tangent(module, T):
         return T @ module.weight.T
     conv = _CONV.get(type(module))
     if conv is not None:
-        return _stacked(lambda t: conv(t, module.weight, None, module.stride, module.padding,
+        return _stacked(lambda t: conv(_channels_last(t), module.weight, None, module.stride, module.padding,
                                        module.dilation, module.groups), T)
     conv_t = _CONV_T.get(type(module))
     if conv_t is not None:
-        return _stacked(lambda t: conv_t(t, module.weight, None, module.stride, module.padding,
+        return _stacked(lambda t: conv_t(_channels_last(t), module.weight, None, module.stride, module.padding,
                                          module.output_padding, module.groups, module.dilation), T)
     scale = (module.running_var + module.eps).rsqrt()  # batch norm in eval mode
     if module.weight is not None:
@@ -237,6 +244,19 @@ def forward_jacobian(module, Z):
     return y, T
 
 
+#: Rows per Jacobian pass of :class:`LayerwiseEmbedding` (larger batches are taken in
+#: chunks). Measured per point, one thread, chunks of 64 / 256 / 2048 rows: an 8-D MLP
+#: decoder (8-128-512-784) 85 / 86 / 102 µs, an 8-D transposed-convolution decoder
+#: 297 / 303 / 531 µs, a DCGAN-style generator 322 / 310 / 566 µs: the d stacked tangents
+#: of a large batch outgrow the caches.
+JACOBIAN_CHUNK = 256
+
+#: Rows per forward pass of :class:`LayerwiseEmbedding` (the same measurement: 1024 /
+#: 8192 rows, 9.8 / 13.4 µs per point on the MLP, 37-42 / 79-97 µs on the
+#: convolutional decoders).
+FORWARD_CHUNK = 1024
+
+
 class LayerwiseEmbedding:
     """φ(z) = [part_1(z), part_2(z), …] (each flattened) with layer-by-layer Jacobians.
 
@@ -274,7 +294,9 @@ class LayerwiseEmbedding:
         self.latent_shape = latent_shape
 
     def __call__(self, z):
-        return self.embed(z)
+        if z.dim() != 2 or z.shape[0] <= FORWARD_CHUNK:
+            return self.embed(z)
+        return torch.cat([self.embed(z[i : i + FORWARD_CHUNK]) for i in range(0, z.shape[0], FORWARD_CHUNK)])
 
     def __reduce__(self):
         # φ of a model object (a bound method of an owner offering ``_embedding_parts``,
@@ -289,7 +311,24 @@ class LayerwiseEmbedding:
         return (d,) if self.latent_shape is None else tuple(self.latent_shape)
 
     def value_and_jacobian(self, Z):
-        """``(J, φ)`` at the rows of ``Z`` (N, d): J of shape (N, D, d), φ of shape (N, D)."""
+        """``(J, φ)`` at the rows of ``Z`` (N, d): J of shape (N, D, d), φ of shape (N, D).
+
+        Taken :data:`JACOBIAN_CHUNK` rows at a time (written into one tensor in
+        tangent-major layout, J a view of it).
+        """
+        N = Z.shape[0]
+        if N <= JACOBIAN_CHUNK:
+            return self._value_and_jacobian(Z)
+        J, y = self._value_and_jacobian(Z[:JACOBIAN_CHUNK])
+        T_all = J.new_empty(J.shape[2], N, J.shape[1])
+        y_all = y.new_empty(N, y.shape[1])
+        T_all[:, :JACOBIAN_CHUNK], y_all[:JACOBIAN_CHUNK] = J.permute(2, 0, 1), y
+        for i in range(JACOBIAN_CHUNK, N, JACOBIAN_CHUNK):
+            J, y = self._value_and_jacobian(Z[i : i + JACOBIAN_CHUNK])
+            T_all[:, i : i + JACOBIAN_CHUNK], y_all[i : i + JACOBIAN_CHUNK] = J.permute(2, 0, 1), y
+        return T_all.permute(1, 2, 0), y_all
+
+    def _value_and_jacobian(self, Z):
         N, d = Z.shape
         X = Z.reshape(N, *self._shape(d))
         values, tangents = [], []
@@ -304,7 +343,17 @@ class LayerwiseEmbedding:
     def value_jacobian_and_curvature(self, Z, W, fallback):
         """``(φ, J, H)`` at the rows of ``Z`` with H the Hessian of φ · w per row; parts
         without rules for second derivatives go through ``fallback(fn, X, W_part)``
-        (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part)."""
+        (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part).
+        Taken :data:`JACOBIAN_CHUNK` rows at a time."""
+        N = Z.shape[0]
+        if N <= JACOBIAN_CHUNK:
+            return self._value_jacobian_and_curvature(Z, W, fallback)
+        outs = [self._value_jacobian_and_curvature(Z[i : i + JACOBIAN_CHUNK], W[i : i + JACOBIAN_CHUNK], fallback)
+                for i in range(0, N, JACOBIAN_CHUNK)]
+        y, J, H = (torch.cat(parts) for parts in zip(*outs))
+        return y, J, H
+
+    def _value_jacobian_and_curvature(self, Z, W, fallback):
         N, d = Z.shape
         shape = self._shape(d)
         X = Z.reshape(N, *shape)

@@ -967,18 +967,20 @@ def _fall_back_to_line(embed, Z, L, E, length_subdivisions):
     # segment's chords at a subset of its nodes (which the dense measurement samples too)
     # bound its dense length from below: a segment at least that long needs no dense
     # measurement (the decision is the same, and on a kinked φ, e.g. a ReLU decoder, the
-    # dense measurement is the costly part). A coarse subset first (most solved curves are
-    # clearly shorter than their segment), then all the nodes.
+    # dense measurement is the costly part). Most solved curves are clearly shorter than
+    # their segment's chords at a coarse subset of nodes.
     n = Z.shape[1]
     coarse = torch.linspace(0, n - 1, min(LINE_BOUND_POINTS, n), device=Z.device).round().long().unique()
-    near = torch.arange(Z.shape[0], device=Z.device)
-    for nodes in (coarse, None) if len(coarse) < n else (None,):
-        if not near.numel():
-            break
-        sub = line[near] if nodes is None else line[near][:, nodes]
-        near = near[curve_length(embed, sub, 1) < L[near]]
+    near = torch.arange(Z.shape[0], device=Z.device)[curve_length(embed, line[:, coarse], 1) < L]
     if near.numel():
-        L_near, E_near = curve_length_energy(embed, line[near], length_subdivisions)
+        # The segment is the same curve at any number of collinear nodes: measured as a
+        # polyline of half the nodes at twice the sub-division, it is sampled at its n
+        # nodes and the midpoints between them are not needed (half the decoder passes;
+        # the Richardson correction and refinement keep it as faithful).
+        half = (n - 1) // 2 + 1 if n > 3 and (n - 1) % 2 == 0 else n
+        ls = length_subdivisions if length_subdivisions is None or half == n else 2 * int(length_subdivisions)
+        seg = linear_curve(Z[near, 0], Z[near, -1], half)
+        L_near, E_near = curve_length_energy(embed, seg, ls)
         L_line[near] = L_near
         shorter = L_near < L[near]
         take = near[shorter]
