@@ -313,71 +313,83 @@ class LayerwiseEmbedding:
     def value_and_jacobian(self, Z):
         """``(J, φ)`` at the rows of ``Z`` (N, d): J of shape (N, D, d), φ of shape (N, D).
 
-        Taken :data:`JACOBIAN_CHUNK` rows at a time (written into one tensor in
-        tangent-major layout, J a view of it).
+        Taken :data:`JACOBIAN_CHUNK` rows at a time; every part of every chunk is
+        written into one tensor in tangent-major layout (J is a view of it), with no
+        concatenation of parts or chunks.
         """
-        N = Z.shape[0]
-        if N <= JACOBIAN_CHUNK:
-            return self._value_and_jacobian(Z)
-        J, y = self._value_and_jacobian(Z[:JACOBIAN_CHUNK])
-        T_all = J.new_empty(J.shape[2], N, J.shape[1])
-        y_all = y.new_empty(N, y.shape[1])
-        T_all[:, :JACOBIAN_CHUNK], y_all[:JACOBIAN_CHUNK] = J.permute(2, 0, 1), y
-        for i in range(JACOBIAN_CHUNK, N, JACOBIAN_CHUNK):
-            J, y = self._value_and_jacobian(Z[i : i + JACOBIAN_CHUNK])
-            T_all[:, i : i + JACOBIAN_CHUNK], y_all[i : i + JACOBIAN_CHUNK] = J.permute(2, 0, 1), y
+        N, d = Z.shape
+        chunk = self._jacobian_parts(Z[:JACOBIAN_CHUNK], d)
+        if len(chunk) == 1 and N <= JACOBIAN_CHUNK:
+            y, T = chunk[0]
+            return T.permute(1, 2, 0), y
+        D = sum(y.shape[1] for y, _ in chunk)
+        T_all, y_all = Z.new_empty(d, N, D), Z.new_empty(N, D)
+        for i in range(0, N, JACOBIAN_CHUNK):
+            if i:
+                chunk = self._jacobian_parts(Z[i : i + JACOBIAN_CHUNK], d)
+            rows, start = slice(i, i + JACOBIAN_CHUNK), 0
+            for y, T in chunk:
+                cols = slice(start, start + y.shape[1])
+                T_all[:, rows, cols], y_all[rows, cols] = T, y
+                start = cols.stop
         return T_all.permute(1, 2, 0), y_all
 
-    def _value_and_jacobian(self, Z):
-        N, d = Z.shape
-        X = Z.reshape(N, *self._shape(d))
-        values, tangents = [], []
+    def _jacobian_parts(self, Z, d):
+        """[(φ_part (n, D_part), tangents (d, n, D_part))] for each part at rows ``Z``."""
+        n = Z.shape[0]
+        X = Z.reshape(n, *self._shape(d))
+        out = []
         for part in self.parts:
             y, T = forward_jacobian(part, X)
-            values.append(y.reshape(N, -1).to(Z.dtype))
-            tangents.append(T.reshape(d, N, -1).to(Z.dtype))
-        y = values[0] if len(values) == 1 else torch.cat(values, -1)
-        T = tangents[0] if len(tangents) == 1 else torch.cat(tangents, -1)
-        return T.permute(1, 2, 0), y
+            out.append((y.reshape(n, -1).to(Z.dtype), T.reshape(d, n, -1).to(Z.dtype)))
+        return out
 
     def value_jacobian_and_curvature(self, Z, W, fallback):
         """``(φ, J, H)`` at the rows of ``Z`` with H the Hessian of φ · w per row; parts
         without rules for second derivatives go through ``fallback(fn, X, W_part)``
         (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part).
-        Taken :data:`JACOBIAN_CHUNK` rows at a time."""
-        N = Z.shape[0]
-        if N <= JACOBIAN_CHUNK:
-            return self._value_jacobian_and_curvature(Z, W, fallback)
-        outs = [self._value_jacobian_and_curvature(Z[i : i + JACOBIAN_CHUNK], W[i : i + JACOBIAN_CHUNK], fallback)
-                for i in range(0, N, JACOBIAN_CHUNK)]
-        y, J, H = (torch.cat(parts) for parts in zip(*outs))
-        return y, J, H
-
-    def _value_jacobian_and_curvature(self, Z, W, fallback):
+        Taken :data:`JACOBIAN_CHUNK` rows at a time, written as in :meth:`value_and_jacobian`."""
         N, d = Z.shape
+        chunk = self._curvature_parts(Z[:JACOBIAN_CHUNK], W[:JACOBIAN_CHUNK], fallback, d)
+        if len(chunk) == 1 and N <= JACOBIAN_CHUNK:
+            y, J, H = chunk[0]
+            return y, J, 0.5 * (H + H.transpose(-1, -2))
+        D = sum(y.shape[1] for y, _, _ in chunk)
+        T_all, y_all, H_all = Z.new_empty(d, N, D), Z.new_empty(N, D), Z.new_zeros(N, d, d)
+        J_all = T_all.permute(1, 2, 0)
+        for i in range(0, N, JACOBIAN_CHUNK):
+            if i:
+                chunk = self._curvature_parts(Z[i : i + JACOBIAN_CHUNK], W[i : i + JACOBIAN_CHUNK], fallback, d)
+            rows, start = slice(i, i + JACOBIAN_CHUNK), 0
+            for y, J, H in chunk:
+                cols = slice(start, start + y.shape[1])
+                J_all[rows, cols], y_all[rows, cols] = J, y
+                H_all[rows] += H
+                start = cols.stop
+        return y_all, J_all, 0.5 * (H_all + H_all.transpose(-1, -2))
+
+    def _curvature_parts(self, Z, W, fallback, d):
+        """[(φ_part (n, D_part), J_part (n, D_part, d), H_part (n, d, d))] for each part."""
+        N = Z.shape[0]
         shape = self._shape(d)
         X = Z.reshape(N, *shape)
-        values, jacobians, H, start = [], [], 0, 0
+        out, start = [], 0
         for part in self.parts:
-            out = forward_jacobian_and_curvature(part, X, W[:, start:]) if isinstance(part, nn.Module) else None
-            if out is None:
+            res = forward_jacobian_and_curvature(part, X, W[:, start:]) if isinstance(part, nn.Module) else None
+            if res is None:
                 def flat(z, part=part):
                     return part(z.reshape(z.shape[0], *shape)).reshape(z.shape[0], -1).to(z.dtype)
 
                 D_part = flat(Z[:1]).shape[1]
                 y, J, Hp = (t.detach() for t in fallback(flat, Z, W[:, start:start + D_part]))
             else:
-                y, T, Hp = out
+                y, T, Hp = res
                 y = y.reshape(N, -1).to(Z.dtype)
                 D_part = y.shape[1]
                 J = T.reshape(d, N, -1).to(Z.dtype).permute(1, 2, 0)
-            values.append(y)
-            jacobians.append(J)
-            H = H + Hp
+            out.append((y, J, Hp))
             start += D_part
-        y = values[0] if len(values) == 1 else torch.cat(values, -1)
-        J = jacobians[0] if len(jacobians) == 1 else torch.cat(jacobians, 1)
-        return y, J, 0.5 * (H + H.transpose(-1, -2))
+        return out
 
 
 def _from_owner(owner, name):

@@ -184,19 +184,19 @@ BREAKS += [
 def _chunks_repeat_the_first(mp):
     from sk_geodesic.geometry.layerwise import LayerwiseEmbedding
 
-    one = LayerwiseEmbedding._value_and_jacobian
+    parts = LayerwiseEmbedding._jacobian_parts
     first = {}
 
-    def stale(self, Z):
+    def stale(self, Z, d):
         # every chunk after the first gets the first chunk's rows (a cached pass reused)
-        if "out" in first and first["out"][0].shape[0] >= Z.shape[0]:
-            J, y = first.pop("out")
-            return J[: Z.shape[0]], y[: Z.shape[0]]
-        out = one(self, Z)
+        if "out" in first and first["out"][0][0].shape[0] >= Z.shape[0]:
+            n = Z.shape[0]
+            return [(y[:n], T[:, :n]) for y, T in first.pop("out")]
+        out = parts(self, Z, d)
         first["out"] = out
         return out
 
-    mp.setattr(LayerwiseEmbedding, "_value_and_jacobian", stale)
+    mp.setattr(LayerwiseEmbedding, "_jacobian_parts", stale)
 
 
 def _forward_chunks_drop_the_rest(mp):
@@ -215,12 +215,12 @@ def _forward_chunks_drop_the_rest(mp):
 def _curvature_chunks_misaligned(mp):
     from sk_geodesic.geometry.layerwise import LayerwiseEmbedding
 
-    one = LayerwiseEmbedding._value_jacobian_and_curvature
+    parts = LayerwiseEmbedding._curvature_parts
 
-    def shifted(self, Z, W, fallback):
-        return one(self, Z, W.roll(1, 0), fallback)  # each chunk with its neighbour's weights
+    def shifted(self, Z, W, fallback, d):
+        return parts(self, Z, W.roll(1, 0), fallback, d)  # rows with their neighbours' weights
 
-    mp.setattr(LayerwiseEmbedding, "_value_jacobian_and_curvature", shifted)
+    mp.setattr(LayerwiseEmbedding, "_curvature_parts", shifted)
 
 
 BREAKS += [
