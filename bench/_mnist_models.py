@@ -1,6 +1,7 @@
 """MNIST decoders for the geodesic bench, trained here without the package's VAE class.
 
-Plain ``torch.nn.Sequential`` encoders/decoders of two architectures, a Bernoulli VAE
+Plain ``torch.nn.Sequential`` encoders/decoders (MLPs of three kinds, and a
+transposed-convolution decoder), a Bernoulli VAE
 objective, and for the expected metric an RBF precision network fitted afterwards
 (Arvanitidis et al. 2018): β(z) = W v(z) + ζ with v_k(z) = exp(−‖z − c_k‖² / (2 h_k²)),
 σ(z) = β(z)^{−1/2}. Centres are k-means centres of the training codes, bandwidths come
@@ -21,7 +22,17 @@ ARCHS = {
     "mlp-tanh": ((256,), nn.Tanh),
     "mlp-softplus": ((128, 512), nn.Softplus),
     "mlp-relu": ((512, 512), nn.ReLU),
+    # an MLP encoder (784-256) and a transposed-convolution decoder (see _conv_decoder)
+    "conv-elu": ((256,), nn.ELU),
 }
+
+
+def _conv_decoder(latent_dim, act):
+    """latent → 32×7×7 → 16×14×14 → 1×28×28 (transposed convolutions), flattened, sigmoid."""
+    return nn.Sequential(
+        nn.Linear(latent_dim, 32 * 7 * 7), act(), nn.Unflatten(1, (32, 7, 7)),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), act(),
+        nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1), nn.Flatten(), nn.Sigmoid())
 
 
 def _mlp(sizes, act, out_act=None):
@@ -79,7 +90,7 @@ def train_vae(X, latent_dim, arch, seed=0, epochs=10, batch_size=128, verbose=Tr
     torch.manual_seed(seed)
     D = X.shape[1]
     enc = _mlp([D, *hidden[::-1], 2 * latent_dim], act)
-    dec = _mlp([latent_dim, *hidden, D], act, nn.Sigmoid)
+    dec = _conv_decoder(latent_dim, act) if arch.startswith("conv") else _mlp([latent_dim, *hidden, D], act, nn.Sigmoid)
     Xt = torch.as_tensor(X, dtype=torch.float32)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
     t = time.perf_counter()

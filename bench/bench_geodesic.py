@@ -5,7 +5,8 @@ Honest by construction:
 * the decoders are plain ``torch.nn.Sequential`` VAEs trained in this script
   (``bench/_mnist_models.py``, not the package's ``VAE`` class), two architectures
   (2-D latent: 256-tanh; 8-D latent: 128-512 softplus; ``--models relu``: a 512-512 ReLU
-  MLP with 2-D and 8-D latents instead), each under the mean metric and
+  MLP with 2-D and 8-D latents instead; ``--models conv``: a transposed-convolution
+  decoder, mean metric, headline rows only), each under the mean metric and
   under the expected metric with an RBF σ network whose σ far from the data is 100×
   its median on the data;
 * every curve is judged by one dense float64 evaluator (``bench/_evaluate.py``): the
@@ -29,6 +30,7 @@ Usage::
 
     PYTHONPATH=. python bench/bench_geodesic.py --quick --write-docs   # about an hour (3657 s in round 23)
     PYTHONPATH=. python bench/bench_geodesic.py --quick --models relu --seed 3 --write-docs
+    PYTHONPATH=. python bench/bench_geodesic.py --quick --models conv --write-docs      # transposed convolutions
     PYTHONPATH=. python bench/bench_geodesic.py --write-docs           # full: longer training and reference
 
 StochMan is a benchmark-only extra: ``pip install --no-deps stochman==0.3.0``.
@@ -58,6 +60,11 @@ SPECS = [(2, "mlp-tanh", "mean"), (2, "mlp-tanh", "expected"), (8, "mlp-softplus
 #: ``--models relu``: a third architecture (512-512 ReLU, piecewise-linear hidden layers),
 #: where φ has kinks and the dense length converges only to first order.
 RELU_SPECS = [(2, "mlp-relu", "mean"), (8, "mlp-relu", "mean"), (8, "mlp-relu", "expected")]
+#: ``--models conv``: a transposed-convolution decoder (ELU), where a decoder pass costs
+#: several times an MLP's of the same size; headline rows only (Linear, ``Geodesic()``,
+#: StochMan), to keep the reference polish affordable.
+CONV_SPECS = [(2, "conv-elu", "mean"), (8, "conv-elu", "mean")]
+MODEL_SETS = {"default": SPECS, "relu": RELU_SPECS, "conv": CONV_SPECS}
 
 
 def stochman_curves(embed, Z0, Z1):
@@ -66,7 +73,9 @@ def stochman_curves(embed, Z0, Z1):
 
     class _M(EmbeddedManifold):
         def embed(self, c, jacobian=False):
-            return embed(c)
+            # StochMan passes (B, N, d); the bench's decoders take rows (a convolutional
+            # Sequential cannot take the extra axis)
+            return embed(c.reshape(-1, c.shape[-1])).reshape(*c.shape[:-1], -1)
 
     t = time.perf_counter()
     curve, _ = _M().connecting_geodesic(Z0.clone(), Z1.clone())
@@ -76,7 +85,8 @@ def stochman_curves(embed, Z0, Z1):
     return el, Zs.reshape(len(Z0), 512, -1)
 
 
-def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=print, specs=SPECS):
+def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=print, specs=SPECS,
+        headline_only=False):
     try:
         import stochman  # noqa: F401
 
@@ -105,6 +115,8 @@ def run(quick=True, seed=0, batch_sizes=(1, 16, 64), skip_stochman=False, log=pr
             "Geodesic(multi_start=False)": Geodesic(manifold=man, multi_start=False).fit(X[::5]),
             "Geodesic(max_points=None)": Geodesic(manifold=man, max_points=None).fit(X[::5]),
         }
+        if headline_only:
+            methods = {k: v for k, v in methods.items() if k in ("Linear", "Geodesic() [defaults]")}
         with warnings.catch_warnings():  # warm-up (lazy imports, first-call overheads), not timed
             warnings.simplefilter("ignore")
             for est in methods.values():
@@ -196,22 +208,24 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 = comparable timings)")
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64])
     ap.add_argument("--skip-stochman", action="store_true")
-    ap.add_argument("--models", choices=["default", "relu"], default="default",
-                    help="default: tanh and softplus MLPs; relu: 512-512 ReLU MLPs (docs/bench_results_relu.rst)")
+    ap.add_argument("--models", choices=sorted(MODEL_SETS), default="default",
+                    help="default: tanh and softplus MLPs; relu: 512-512 ReLU MLPs (docs/bench_results_relu.rst); "
+                         "conv: a transposed-convolution decoder, headline rows only (docs/bench_results_conv.rst)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t = time.perf_counter()
     rows = run(args.quick, args.seed, args.batch_sizes, args.skip_stochman, log=lambda s: print(s, flush=True),
-               specs=RELU_SPECS if args.models == "relu" else SPECS)
+               specs=MODEL_SETS[args.models], headline_only=args.models == "conv")
     print("\n" + format_table(rows))
     total = time.perf_counter() - t
     print(f"\ntotal {total:.0f}s, torch threads={args.threads}, torch {torch.__version__}")
     if args.write_docs:
-        name = "bench_results_relu.rst" if args.models == "relu" else "bench_results.rst"
+        name = "bench_results.rst" if args.models == "default" else f"bench_results_{args.models}.rst"
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", name)
         cmd = ("PYTHONPATH=. python bench/bench_geodesic.py" + (" --quick" if args.quick else "")
-               + (" --models relu" if args.models == "relu" else "") + (f" --seed {args.seed}" if args.seed else "")
+               + (f" --models {args.models}" if args.models != "default" else "")
+               + (f" --seed {args.seed}" if args.seed else "")
                + " --write-docs")
         with open(path, "w") as f:
             f.write(f"Measured with ``{cmd}`` (seed {args.seed}, torch threads={args.threads}, CPU, "
