@@ -244,17 +244,23 @@ def forward_jacobian(module, Z):
     return y, T
 
 
-#: Rows per Jacobian pass of :class:`LayerwiseEmbedding` (larger batches are taken in
-#: chunks). Measured per point, one thread, chunks of 64 / 256 / 2048 rows: an 8-D MLP
+#: Rows per Jacobian pass of :class:`LayerwiseEmbedding` on the CPU (larger batches are
+#: taken in chunks; on an accelerator every pass takes all rows at once). Measured per point, one thread, chunks of 64 / 256 / 2048 rows: an 8-D MLP
 #: decoder (8-128-512-784) 85 / 86 / 102 µs, an 8-D transposed-convolution decoder
 #: 297 / 303 / 531 µs, a DCGAN-style generator 322 / 310 / 566 µs: the d stacked tangents
 #: of a large batch outgrow the caches.
 JACOBIAN_CHUNK = 256
 
-#: Rows per forward pass of :class:`LayerwiseEmbedding` (the same measurement: 1024 /
+#: Rows per forward pass of :class:`LayerwiseEmbedding` on the CPU (the same measurement: 1024 /
 #: 8192 rows, 9.8 / 13.4 µs per point on the MLP, 37-42 / 79-97 µs on the
 #: convolutional decoders).
 FORWARD_CHUNK = 1024
+
+
+def _chunk_rows(Z):
+    """Rows per Jacobian pass: :data:`JACOBIAN_CHUNK` on the CPU, all of them on an
+    accelerator (whose kernels want large batches)."""
+    return JACOBIAN_CHUNK if Z.device.type == "cpu" else max(Z.shape[0], 1)
 
 
 class LayerwiseEmbedding:
@@ -294,7 +300,7 @@ class LayerwiseEmbedding:
         self.latent_shape = latent_shape
 
     def __call__(self, z):
-        if z.dim() != 2 or z.shape[0] <= FORWARD_CHUNK:
+        if z.dim() != 2 or z.shape[0] <= FORWARD_CHUNK or z.device.type != "cpu":
             return self.embed(z)
         return torch.cat([self.embed(z[i : i + FORWARD_CHUNK]) for i in range(0, z.shape[0], FORWARD_CHUNK)])
 
@@ -318,16 +324,17 @@ class LayerwiseEmbedding:
         concatenation of parts or chunks.
         """
         N, d = Z.shape
-        chunk = self._jacobian_parts(Z[:JACOBIAN_CHUNK], d)
-        if len(chunk) == 1 and N <= JACOBIAN_CHUNK:
+        c = _chunk_rows(Z)
+        chunk = self._jacobian_parts(Z[:c], d)
+        if len(chunk) == 1 and N <= c:
             y, T = chunk[0]
             return T.permute(1, 2, 0), y
         D = sum(y.shape[1] for y, _ in chunk)
         T_all, y_all = Z.new_empty(d, N, D), Z.new_empty(N, D)
-        for i in range(0, N, JACOBIAN_CHUNK):
+        for i in range(0, N, c):
             if i:
-                chunk = self._jacobian_parts(Z[i : i + JACOBIAN_CHUNK], d)
-            rows, start = slice(i, i + JACOBIAN_CHUNK), 0
+                chunk = self._jacobian_parts(Z[i : i + c], d)
+            rows, start = slice(i, i + c), 0
             for y, T in chunk:
                 cols = slice(start, start + y.shape[1])
                 T_all[:, rows, cols], y_all[rows, cols] = T, y
@@ -350,17 +357,18 @@ class LayerwiseEmbedding:
         (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part).
         Taken :data:`JACOBIAN_CHUNK` rows at a time, written as in :meth:`value_and_jacobian`."""
         N, d = Z.shape
-        chunk = self._curvature_parts(Z[:JACOBIAN_CHUNK], W[:JACOBIAN_CHUNK], fallback, d)
-        if len(chunk) == 1 and N <= JACOBIAN_CHUNK:
+        c = _chunk_rows(Z)
+        chunk = self._curvature_parts(Z[:c], W[:c], fallback, d)
+        if len(chunk) == 1 and N <= c:
             y, J, H = chunk[0]
             return y, J, 0.5 * (H + H.transpose(-1, -2))
         D = sum(y.shape[1] for y, _, _ in chunk)
         T_all, y_all, H_all = Z.new_empty(d, N, D), Z.new_empty(N, D), Z.new_zeros(N, d, d)
         J_all = T_all.permute(1, 2, 0)
-        for i in range(0, N, JACOBIAN_CHUNK):
+        for i in range(0, N, c):
             if i:
-                chunk = self._curvature_parts(Z[i : i + JACOBIAN_CHUNK], W[i : i + JACOBIAN_CHUNK], fallback, d)
-            rows, start = slice(i, i + JACOBIAN_CHUNK), 0
+                chunk = self._curvature_parts(Z[i : i + c], W[i : i + c], fallback, d)
+            rows, start = slice(i, i + c), 0
             for y, J, H in chunk:
                 cols = slice(start, start + y.shape[1])
                 J_all[rows, cols], y_all[rows, cols] = J, y

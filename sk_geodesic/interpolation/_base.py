@@ -49,7 +49,7 @@ class Path:
         :class:`~sk_geodesic.interpolation.DensityRegularizedGeodesic`) they are decoded
         the first time this is read (or when the path is pickled), then kept: where
         only the curves and their lengths are wanted, decoding every node -- on a
-        convolutional decoder a tenth of the solve -- is never paid. Read it before
+        convolutional decoder about a seventh of the call -- is never paid. Read it before
         refitting the manifold.
     t : ndarray (n_points,)
         Curve parameter, t_i = i / (n_points − 1).
