@@ -624,6 +624,12 @@ def test_geodesic_path_decodes_its_images_when_first_read(X):
     assert q.decoded.shape == (5, 9, 3)
     with pytest.raises(ValueError, match="decode function"):
         type(p)(p.latent, None, p.t, p.length, p.energy, p.converged, p.n_iter)
+    # a path pickled before decoding was deferred held its images under "decoded"
+    old_state = {k: v for k, v in q.__dict__.items() if k not in ("_decoded", "_decode")}
+    old_state["decoded"] = q.decoded
+    r = type(p).__new__(type(p))
+    r.__setstate__(old_state)
+    np.testing.assert_array_equal(r.decoded, q.decoded)
 
 
 def test_torchscript_decoder_fits_solves_and_pickles(tmp_path):
