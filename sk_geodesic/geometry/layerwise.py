@@ -323,32 +323,19 @@ class LayerwiseEmbedding:
         written into one tensor in tangent-major layout (J is a view of it), with no
         concatenation of parts or chunks.
         """
-        N, d = Z.shape
-        c = _chunk_rows(Z)
-        chunk = self._jacobian_parts(Z[:c], d)
-        if len(chunk) == 1 and N <= c:
-            y, T = chunk[0]
-            return T.permute(1, 2, 0), y
-        D = sum(y.shape[1] for y, _ in chunk)
-        T_all, y_all = Z.new_empty(d, N, D), Z.new_empty(N, D)
-        for i in range(0, N, c):
-            if i:
-                chunk = self._jacobian_parts(Z[i : i + c], d)
-            rows, start = slice(i, i + c), 0
-            for y, T in chunk:
-                cols = slice(start, start + y.shape[1])
-                T_all[:, rows, cols], y_all[rows, cols] = T, y
-                start = cols.stop
-        return T_all.permute(1, 2, 0), y_all
+        d = Z.shape[1]
+        y, J, _ = self._chunked(Z, lambda rows: self._jacobian_parts(Z[rows], d))
+        return J, y
 
     def _jacobian_parts(self, Z, d):
-        """[(φ_part (n, D_part), tangents (d, n, D_part))] for each part at rows ``Z``."""
+        """[(φ_part (n, D_part), J_part (n, D_part, d), None)] for each part at rows ``Z``
+        (J_part a view of the tangent-major tangents)."""
         n = Z.shape[0]
         X = Z.reshape(n, *self._shape(d))
         out = []
         for part in self.parts:
             y, T = forward_jacobian(part, X)
-            out.append((y.reshape(n, -1).to(Z.dtype), T.reshape(d, n, -1).to(Z.dtype)))
+            out.append((y.reshape(n, -1).to(Z.dtype), T.reshape(d, n, -1).to(Z.dtype).permute(1, 2, 0), None))
         return out
 
     def value_jacobian_and_curvature(self, Z, W, fallback):
@@ -356,25 +343,36 @@ class LayerwiseEmbedding:
         without rules for second derivatives go through ``fallback(fn, X, W_part)``
         (a generic pass returning ``(φ_part, J_part, H_part)`` for the flattened part).
         Taken :data:`JACOBIAN_CHUNK` rows at a time, written as in :meth:`value_and_jacobian`."""
+        d = Z.shape[1]
+        y, J, H = self._chunked(Z, lambda rows: self._curvature_parts(Z[rows], W[rows], fallback, d))
+        return y, J, 0.5 * (H + H.transpose(-1, -2))
+
+    def _chunked(self, Z, parts_at):
+        """``(φ, J, H)`` of all rows of ``Z`` from ``parts_at(rows)`` (a list of
+        ``(φ_part, J_part, H_part or None)`` per part), chunk by chunk, each part written
+        into its columns of one tangent-major tensor; H summed over the parts (None when
+        the parts give none). One part in one chunk is returned as it is."""
         N, d = Z.shape
         c = _chunk_rows(Z)
-        chunk = self._curvature_parts(Z[:c], W[:c], fallback, d)
+        chunk = parts_at(slice(0, c))
         if len(chunk) == 1 and N <= c:
-            y, J, H = chunk[0]
-            return y, J, 0.5 * (H + H.transpose(-1, -2))
+            return chunk[0]
         D = sum(y.shape[1] for y, _, _ in chunk)
-        T_all, y_all, H_all = Z.new_empty(d, N, D), Z.new_empty(N, D), Z.new_zeros(N, d, d)
+        y_all, T_all = Z.new_empty(N, D), Z.new_empty(d, N, D)
         J_all = T_all.permute(1, 2, 0)
+        H_all = None if chunk[0][2] is None else Z.new_zeros(N, d, d)
         for i in range(0, N, c):
+            rows = slice(i, i + c)
             if i:
-                chunk = self._curvature_parts(Z[i : i + c], W[i : i + c], fallback, d)
-            rows, start = slice(i, i + c), 0
+                chunk = parts_at(rows)
+            start = 0
             for y, J, H in chunk:
                 cols = slice(start, start + y.shape[1])
                 J_all[rows, cols], y_all[rows, cols] = J, y
-                H_all[rows] += H
+                if H_all is not None:
+                    H_all[rows] += H
                 start = cols.stop
-        return y_all, J_all, 0.5 * (H_all + H_all.transpose(-1, -2))
+        return y_all, J_all, H_all
 
     def _curvature_parts(self, Z, W, fallback, d):
         """[(φ_part (n, D_part), J_part (n, D_part, d), H_part (n, d, d))] for each part."""

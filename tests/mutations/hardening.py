@@ -1,6 +1,7 @@
 """Breaks of the input validation, memory bounds and settings of issue 9 (hardening)."""
 
 import contextlib
+import functools
 
 from . import Break
 
@@ -232,40 +233,30 @@ def _path_measures_eagerly(mp):
                solve_pairs(self, Z0, Z1, keep_curves, return_extra=return_extra, measure=True))
 
 
-def _lazy_slice_measures_parent(mp):
+def _slice_reads_parent(attr, mp):
+    """A slice of a lazy path computes ``attr`` ("_measure" or "_decode") from its parent's curves."""
     from sk_geodesic.interpolation._base import Path
 
     getitem = Path.__getitem__
 
     def sliced(self, i):
         out = getitem(self, i)
-        if not self.measured:
+        if getattr(out, attr) is not None:
             parent = self
-            out._measure = lambda Z: parent._measure(parent.latent)
+            setattr(out, attr, lambda Z: getattr(parent, attr)(parent.latent))
         return out
 
     mp.setattr(Path, "__getitem__", sliced)
+
+
+_lazy_slice_measures_parent = functools.partial(_slice_reads_parent, "_measure")
+_lazy_slice_decodes_parent = functools.partial(_slice_reads_parent, "_decode")
 
 
 def _pickle_drops_lengths(mp):
     from sk_geodesic.interpolation._base import Path
 
     mp.setattr(Path, "__getstate__", lambda self: {**self.__dict__, "_measure": None})
-
-
-def _lazy_slice_decodes_parent(mp):
-    from sk_geodesic.interpolation._base import Path
-
-    getitem = Path.__getitem__
-
-    def sliced(self, i):
-        out = getitem(self, i)
-        if out._decode is not None:
-            parent = self
-            out._decode = lambda Z: parent._decode(parent.latent)
-        return out
-
-    mp.setattr(Path, "__getitem__", sliced)
 
 
 def _path_decodes_eagerly(mp):

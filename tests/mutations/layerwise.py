@@ -191,7 +191,7 @@ def _chunks_repeat_the_first(mp):
         # every chunk after the first gets the first chunk's rows (a cached pass reused)
         if "out" in first and first["out"][0][0].shape[0] >= Z.shape[0]:
             n = Z.shape[0]
-            return [(y[:n], T[:, :n]) for y, T in first.pop("out")]
+            return [(y[:n], J[:n], H) for y, J, H in first.pop("out")]
         out = parts(self, Z, d)
         first["out"] = out
         return out

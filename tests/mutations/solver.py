@@ -1,5 +1,7 @@
 """Breaks of the curve solver (area ``solver``)."""
 
+import functools
+
 import torch
 
 from . import Break
@@ -313,17 +315,20 @@ def _respace_on_the_chords(mp):
     mp.setattr(curves, "reparametrize_constant_speed", lambda embed, Z, s=1, cubic=False: original(embed, Z, s))
 
 
-def _respace_never(mp):
+def _kwarg_ignored(function, kwarg, mp):
+    """``solvers.<function>`` accepts ``kwarg`` and ignores it."""
     import sk_geodesic.geometry.solvers as solvers
 
-    # respace_tol accepted and ignored
-    original = solvers.solve_energy
+    original = getattr(solvers, function)
 
-    def never(*a, **k):
-        k.pop("respace_tol", None)
+    def ignoring(*a, **k):
+        k.pop(kwarg, None)
         return original(*a, **k)
 
-    mp.setattr(solvers, "solve_energy", never)
+    mp.setattr(solvers, function, ignoring)
+
+
+_respace_never = functools.partial(_kwarg_ignored, "solve_energy", "respace_tol")
 
 
 RESOLUTION = "tests/test_solver_resolution.py::"
@@ -623,16 +628,7 @@ BREAKS += [
 ]
 
 
-def _never_past_n_points(mp):
-    import sk_geodesic.geometry.solvers as solvers
-
-    original = solvers.solve_energy_multilevel
-
-    def at_n_points(*a, **k):
-        k.pop("max_points", None)
-        return original(*a, **k)
-
-    mp.setattr(solvers, "solve_energy_multilevel", at_n_points)
+_never_past_n_points = functools.partial(_kwarg_ignored, "solve_energy_multilevel", "max_points")
 
 
 def _always_past_n_points(mp):
