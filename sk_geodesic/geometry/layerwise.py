@@ -359,7 +359,6 @@ class LayerwiseEmbedding:
             return chunk[0]
         D = sum(y.shape[1] for y, _, _ in chunk)
         y_all, T_all = Z.new_empty(N, D), Z.new_empty(d, N, D)
-        J_all = T_all.permute(1, 2, 0)
         H_all = None if chunk[0][2] is None else Z.new_zeros(N, d, d)
         for i in range(0, N, c):
             rows = slice(i, i + c)
@@ -368,11 +367,11 @@ class LayerwiseEmbedding:
             start = 0
             for y, J, H in chunk:
                 cols = slice(start, start + y.shape[1])
-                J_all[rows, cols], y_all[rows, cols] = J, y
+                T_all[:, rows, cols], y_all[rows, cols] = J.permute(2, 0, 1), y
                 if H_all is not None:
                     H_all[rows] += H
                 start = cols.stop
-        return y_all, J_all, H_all
+        return y_all, T_all.permute(1, 2, 0), H_all
 
     def _curvature_parts(self, Z, W, fallback, d):
         """[(φ_part (n, D_part), J_part (n, D_part, d), H_part (n, d, d))] for each part."""
